@@ -1,0 +1,1 @@
+"""dance: real-time bar phase from audio."""

@@ -1,0 +1,5 @@
+import sys
+
+from dance.cli import main
+
+sys.exit(main())

@@ -1,0 +1,42 @@
+"""Every numeric convention of dance, stated once.
+
+Time stamps: frame ``i`` (0-based) covers samples ``[i*FRAME_SIZE, (i+1)*FRAME_SIZE)``
+and its phase is the phase at the frame's *end*, ``(i + 1) * FRAME_SECONDS``:
+the newest instant the model has heard. Labels, predictions, evaluation and
+the browser all use this instant.
+"""
+
+SAMPLE_RATE = 16000  # Hz, mono
+FRAME_SIZE = 320  # samples per frame
+FRAME_SECONDS = FRAME_SIZE / SAMPLE_RATE  # 0.02 s
+FRAMES_PER_SECOND = SAMPLE_RATE // FRAME_SIZE  # 50
+
+CHUNK_SECONDS = 32
+LABEL_HEADROOM_SECONDS = 1  # labels run past the audio so every anticipation has a target
+CHUNK_SAMPLES = CHUNK_SECONDS * SAMPLE_RATE
+CHUNK_FRAMES = CHUNK_SECONDS * FRAMES_PER_SECOND  # 1600
+LABEL_FRAMES = (CHUNK_SECONDS + LABEL_HEADROOM_SECONDS) * FRAMES_PER_SECOND  # 1650
+
+ANTICIPATION_MAX = 0.5  # seconds
+
+# Pitch augmentation ("asetrate"): the audio plays `factor` times faster and higher.
+PITCH_FACTOR_MIN = 0.71
+PITCH_FACTOR_MAX = 1.29
+
+# Rendering
+LOUDNESS_TARGET_DBFS = -20.0  # RMS of the active (non-silent) part of a song
+LIMITER_CEILING = 0.95  # peak amplitude after the limiter
+RELEASE_TAIL_SECONDS = 2.0  # rendered after the last note ends
+MAX_SONG_SECONDS = 600.0  # longer songs are cut here
+MAX_NOTE_SECONDS = 20.0  # a note held longer is a stuck note and is cut
+RENDER_TIMEOUT_SECONDS = 600.0
+MIN_FREE_DISK_BYTES = 2 * 1024**3
+MIN_BARS = 4  # a song with fewer bars of music is skipped
+TIMING_JITTER_MAX_SECONDS = 0.05  # per-note jitter j*r, j ~ U(0, this), r ~ U(-1, 1)
+
+# Where the bar grid is trusted: the first bar of a song shorter than the next
+# is a pickup (anacrusis) and the phase origin moves to the bar after it.
+MAX_BEAT_MARKER_BARS = 2  # more 1/x bars than this means the meter is a beat marker
+
+SOUNDFONT_DIRS = ("/usr/share/sounds/sf2", "/usr/share/sounds/sf3")
+DEFAULT_SOUNDFONTS = ("FluidR3_GM.sf2", "MuseScore_General_Lite.sf3", "TimGM6mb.sf2")

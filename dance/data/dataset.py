@@ -1,0 +1,71 @@
+"""The training dataset: chunk pairs (`.ogg` + `.phase`) as raw frames and labels."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import soundfile
+import torch
+
+from dance import config
+from dance.data.pipeline import song_of_chunk
+
+
+def find_chunks(folder: Path) -> list[Path]:
+    """Chunk audio files that have their label file, sorted by name."""
+    if not Path(folder).is_dir():
+        raise FileNotFoundError(f"chunk folder {folder} does not exist")
+    return sorted(p for p in Path(folder).glob("*.ogg") if p.with_suffix(".phase").exists())
+
+
+def split_by_song(chunks: list[Path], validation_fraction: float) -> tuple[list[Path], list[Path]]:
+    """Train/validation split by song id (a hash of it), so no song has chunks
+    on both sides, and the split of a song never changes as the corpus grows."""
+    def is_validation(chunk: Path) -> bool:
+        digest = hashlib.sha1(song_of_chunk(chunk).encode()).digest()
+        return int.from_bytes(digest[:4], "big") / 2**32 < validation_fraction
+    train = [c for c in chunks if not is_validation(c)]
+    validation = [c for c in chunks if is_validation(c)]
+    return train, validation
+
+
+def read_labels(path: Path) -> np.ndarray:
+    labels = np.array(path.read_text().split(), dtype=np.float32)
+    if labels.shape != (config.LABEL_FRAMES,):
+        raise ValueError(f"{path} has {labels.size} labels, expected {config.LABEL_FRAMES}")
+    return labels
+
+
+def read_chunk_audio(path: Path) -> np.ndarray:
+    samples, rate = soundfile.read(str(path), dtype="int16")
+    if rate != config.SAMPLE_RATE or samples.ndim != 1:
+        raise ValueError(f"{path} is not {config.SAMPLE_RATE} Hz mono")
+    return np.pad(samples[: config.CHUNK_SAMPLES], (0, max(0, config.CHUNK_SAMPLES - len(samples))))
+
+
+class ChunkDataset(torch.utils.data.Dataset):
+    """Item i: (frames float32 [CHUNK_FRAMES, FRAME_SIZE] in [-1, 1],
+    phase float32 [LABEL_FRAMES]). Decoded chunks are kept in memory as int16
+    (1 MB per chunk) when `cache` is on, so later epochs skip the OGG decoder."""
+
+    def __init__(self, chunks: list[Path], cache: bool = True):
+        self.chunks = list(chunks)
+        self.cache: dict[int, tuple[np.ndarray, np.ndarray]] | None = {} if cache else None
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    def load(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        if self.cache is not None and i in self.cache:
+            return self.cache[i]
+        item = read_chunk_audio(self.chunks[i]), read_labels(self.chunks[i].with_suffix(".phase"))
+        if self.cache is not None:
+            self.cache[i] = item
+        return item
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        samples, labels = self.load(i)
+        frames = torch.from_numpy(samples.astype(np.float32) / 32768.0).view(config.CHUNK_FRAMES, config.FRAME_SIZE)
+        return frames, torch.from_numpy(labels)

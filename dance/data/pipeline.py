@@ -1,0 +1,363 @@
+"""The three data commands, render, chop and build, as resumable parallel batch jobs.
+
+Every job writes with atomic renames and finishes with a marker, so a crash or
+Ctrl-C leaves no half-written file and a rerun picks up where it stopped.
+Chunk names are `<song id>__<soundfont>__<k>.ogg/.phase`; the song id keeps
+validation splits by song possible downstream.
+
+Chunk start times: chunks tile a song back to back in the song's own (music)
+time, from 0 or, with even odds, from a random offset in [0, CHUNK_SECONDS/4)
+so bar lines fall at every position within a chunk. A chunk covers
+CHUNK_SECONDS * factor seconds of music, played `factor` times faster; only
+whole chunks are kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import multiprocessing
+import os
+import re
+import shutil
+import signal
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from dance import config
+from dance.data import audio, synth
+from dance.data.labels import chunk_labels
+from dance.data.midi import SkipSong, Song, read_song, write_render_midi
+
+log = logging.getLogger("dance.data")
+
+
+class DataError(Exception):
+    """A problem that stops a whole run (bad folder, no disk space); one line."""
+
+
+@dataclass
+class JobResult:
+    song: str
+    skip_reason: str | None = None
+    detail: str = ""
+    resumed: bool = False
+    chunks: int = 0
+    audio_seconds: float = 0.0
+    fatal: str | None = None
+
+
+@dataclass
+class Summary:
+    songs_seen: int
+    jobs: int
+    started: float = field(default_factory=time.monotonic)
+    rendered_songs: set = field(default_factory=set)
+    skipped_songs: dict = field(default_factory=dict)
+    failed_jobs: Counter = field(default_factory=Counter)
+    resumed_jobs: int = 0
+    done_jobs: int = 0
+    chunks: int = 0
+    audio_seconds: float = 0.0
+
+    def add(self, r: JobResult) -> None:
+        self.done_jobs += 1
+        if r.skip_reason and r.skip_reason.startswith("render:"):
+            self.failed_jobs[r.skip_reason] += 1
+        elif r.skip_reason:
+            self.skipped_songs.setdefault(r.song, r.skip_reason)
+        else:
+            self.rendered_songs.add(r.song)
+            self.resumed_jobs += r.resumed
+            self.chunks += r.chunks
+            self.audio_seconds += r.audio_seconds
+
+    def as_dict(self) -> dict:
+        return {
+            "songs_seen": self.songs_seen,
+            "songs_rendered": len(self.rendered_songs),
+            "songs_skipped": len(self.skipped_songs),
+            "skipped_by_reason": dict(Counter(self.skipped_songs.values()).most_common()),
+            "jobs": self.jobs,
+            "jobs_done": self.done_jobs,
+            "jobs_already_done_before": self.resumed_jobs,
+            "jobs_failed_by_reason": dict(self.failed_jobs.most_common()),
+            "chunks_written": self.chunks,
+            "audio_hours": round(self.audio_seconds / 3600, 3),
+            "wall_seconds": round(time.monotonic() - self.started, 1),
+        }
+
+    def report(self) -> str:
+        d = self.as_dict()
+        reasons = ", ".join(f"{k}: {v}" for k, v in d["skipped_by_reason"].items())
+        failures = ", ".join(f"{k}: {v}" for k, v in d["jobs_failed_by_reason"].items())
+        lines = [
+            f"songs seen      {d['songs_seen']}",
+            f"songs rendered  {d['songs_rendered']}",
+            f"songs skipped   {d['songs_skipped']}" + (f"  ({reasons})" if reasons else ""),
+            f"jobs            {d['jobs_done']} of {d['jobs']} done, {d['jobs_already_done_before']} already done before"
+            + (f", failed: {failures}" if failures else ""),
+            f"chunks written  {d['chunks_written']}",
+            f"audio           {d['audio_hours']:.2f} h",
+            f"wall time       {d['wall_seconds']:.0f} s",
+        ]
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- inputs
+
+def find_midi_files(root: Path) -> list[Path]:
+    if not root.is_dir():
+        raise DataError(f"input folder {root} does not exist")
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in (".mid", ".midi") and p.is_file())
+    if not files:
+        raise DataError(f"no .mid/.midi files under {root}")
+    return files
+
+
+def song_id(path: Path, root: Path) -> str:
+    """Unique within a corpus and safe as a file name, without '__'."""
+    relative = str(path.relative_to(root))
+    stem = re.sub(r"[^A-Za-z0-9.-]+", "_", path.stem).strip("_")[:40] or "song"
+    return f"{stem}-{hashlib.sha1(relative.encode()).hexdigest()[:8]}"
+
+
+def song_of_chunk(chunk: Path) -> str:
+    return chunk.name.split("__")[0]
+
+
+def prepare_output(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise DataError(f"output folder {folder} is not writable: {e.strerror}") from None
+    check_disk(folder)
+    audio.remove_stale_temp_files(folder)
+
+
+def check_disk(folder: Path) -> None:
+    free = shutil.disk_usage(folder).free
+    if free < config.MIN_FREE_DISK_BYTES:
+        raise DataError(f"only {free / 1024**3:.1f} GiB free under {folder}; need {config.MIN_FREE_DISK_BYTES / 1024**3:.0f} GiB")
+
+
+def job_rng(seed: int, key: str) -> np.random.Generator:
+    """Randomness that depends on the job, not on which worker runs it when."""
+    return np.random.default_rng([seed, int(hashlib.sha1(key.encode()).hexdigest()[:12], 16)])
+
+
+def random_factor(rng: np.random.Generator) -> float:
+    return audio.quantise_factor(rng.uniform(config.PITCH_FACTOR_MIN, config.PITCH_FACTOR_MAX))
+
+
+# ---------------------------------------------------------------- shared steps
+
+def render_song(song: Song, soundfont: Path, sample_rate: int, rng: np.random.Generator, jitter: float) -> np.ndarray:
+    """MIDI -> loudness-normalised mono samples at `sample_rate`, bounded by the
+    music's end plus a release tail."""
+    with tempfile.TemporaryDirectory(prefix="dance-midi-") as tmp:
+        midi_path = Path(tmp) / "song.mid"
+        write_render_midi(song, midi_path, rng, jitter)
+        samples = synth.render(midi_path, soundfont, sample_rate, song.music_end + config.RELEASE_TAIL_SECONDS)
+    if not np.any(np.abs(samples) > 1e-4):
+        raise SkipSong("render: silent", f"{soundfont.name} made no sound")
+    return audio.normalise_loudness(samples)
+
+
+def plan_chunks(music_seconds: float, factor_of, rng: np.random.Generator) -> list[tuple[float, float]]:
+    """(music start, factor) of each chunk; `factor_of()` gives each chunk's factor."""
+    start = rng.uniform(0, config.CHUNK_SECONDS / 4) if rng.random() < 0.5 else 0.0
+    plans = []
+    while True:
+        factor = factor_of()
+        if start + config.CHUNK_SECONDS * factor > music_seconds:
+            return plans
+        plans.append((start, factor))
+        start += config.CHUNK_SECONDS * factor
+
+
+def write_chunks(out: Path, stem: str, chunks: list[tuple[np.ndarray, np.ndarray]]) -> None:
+    """Write the chunk pairs of one job, then its marker. Leftovers of an
+    interrupted earlier attempt are removed first."""
+    for old in out.glob(f"{stem}__*"):
+        old.unlink()
+    for k, (samples, labels) in enumerate(chunks):
+        name = f"{stem}__{k:03d}"
+        audio.write_text(out / f"{name}.phase", "".join(f"{p:.6f}\n" for p in labels))
+        audio.write_ogg(out / f"{name}.ogg", audio.limit(samples))
+    audio.write_text(out / f"{stem}.done", json.dumps({"chunks": len(chunks)}))
+
+
+def read_bars_csv(path: Path) -> np.ndarray:
+    rows = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+    return rows[:, 0]
+
+
+def bars_csv(song: Song) -> str:
+    return "start,numerator,denominator\n" + "".join(f"{b.start:.6f},{b.numerator},{b.denominator}\n" for b in song.bars)
+
+
+# ---------------------------------------------------------------- jobs (run in worker processes)
+
+@dataclass(frozen=True)
+class Job:
+    kind: str  # render | chop | build
+    source: Path  # MIDI file (render, build) or rendered .ogg (chop)
+    stem: str  # output name stem
+    out: Path
+    seed: int
+    soundfont: Path | None = None
+    jitter: float = 0.0
+
+
+def run_job(job: Job) -> JobResult:
+    try:
+        check_disk(job.out)
+        return {"render": render_job, "chop": chop_job, "build": build_job}[job.kind](job)
+    except SkipSong as e:
+        return JobResult(str(job.source), e.reason, str(e))
+    except (synth.SynthError, audio.AudioError) as e:
+        return JobResult(str(job.source), "render: failed", str(e))
+    except DataError as e:
+        return JobResult(str(job.source), fatal=str(e))
+
+
+def render_job(job: Job) -> JobResult:
+    ogg = job.out / f"{job.stem}.ogg"
+    if ogg.exists():
+        return JobResult(str(job.source), resumed=True)
+    song = read_song(job.source)
+    samples = render_song(song, job.soundfont, config.SAMPLE_RATE, job_rng(job.seed, job.stem), job.jitter)
+    audio.write_text(job.out / f"{job.stem}.bars.csv", bars_csv(song))
+    audio.write_ogg(ogg, audio.limit(samples))
+    return JobResult(str(job.source), audio_seconds=len(samples) / config.SAMPLE_RATE)
+
+
+def done_result(job: Job) -> JobResult | None:
+    marker = job.out / f"{job.stem}.done"
+    if not marker.exists():
+        return None
+    return JobResult(str(job.source), resumed=True)
+
+
+def chop_job(job: Job) -> JobResult:
+    if (result := done_result(job)) is not None:
+        return result
+    samples = audio.read_audio(job.source)
+    bar_starts = read_bars_csv(job.source.with_suffix(".bars.csv"))
+    rng = job_rng(job.seed, job.stem)
+    margin = config.SAMPLE_RATE // 10  # resampling filter run-in, dropped afterwards
+    chunks = []
+    for music_start, factor in plan_chunks(len(samples) / config.SAMPLE_RATE, lambda: random_factor(rng), rng):
+        first = int(round(music_start * config.SAMPLE_RATE))
+        lead = min(margin, first)
+        source = samples[first - lead: first + int(math.ceil(config.CHUNK_SAMPLES * factor)) + margin]
+        sped = audio.speed_up(source, factor)[int(round(lead / factor)):][: config.CHUNK_SAMPLES]
+        sped = np.pad(sped, (0, config.CHUNK_SAMPLES - len(sped)))
+        chunks.append((sped, chunk_labels(bar_starts, first / config.SAMPLE_RATE, factor)))
+    if not chunks:
+        raise SkipSong("shorter than a chunk")
+    write_chunks(job.out, job.stem, chunks)
+    return JobResult(str(job.source), chunks=len(chunks), audio_seconds=len(chunks) * config.CHUNK_SECONDS)
+
+
+def build_job(job: Job) -> JobResult:
+    """Render-and-chop: FluidSynth renders at SAMPLE_RATE / factor, so read back
+    at SAMPLE_RATE the audio is already sped up by `factor`: the pitch
+    augmentation costs no resampling, and each chunk is encoded once."""
+    if (result := done_result(job)) is not None:
+        return result
+    song = read_song(job.source)
+    rng = job_rng(job.seed, job.stem)
+    render_rate = int(round(config.SAMPLE_RATE / random_factor(rng)))
+    factor = config.SAMPLE_RATE / render_rate
+    samples = render_song(song, job.soundfont, render_rate, rng, job.jitter)
+    chunks = []
+    for music_start, _ in plan_chunks(len(samples) / render_rate, lambda: factor, rng):
+        first = int(round(music_start * render_rate))
+        chunks.append((samples[first: first + config.CHUNK_SAMPLES], chunk_labels(song.bar_starts, first / render_rate, factor)))
+    if not chunks:
+        raise SkipSong("shorter than a chunk")
+    write_chunks(job.out, job.stem, chunks)
+    return JobResult(str(job.source), chunks=len(chunks), audio_seconds=len(chunks) * config.CHUNK_SECONDS)
+
+
+# ---------------------------------------------------------------- batch runner
+
+def ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def run_jobs(jobs: list[Job], songs_seen: int, out: Path, workers: int, label: str) -> Summary:
+    """Run jobs on a process pool with a progress bar; skips go to the log and
+    OUT/skips.log; the summary is printed and saved as OUT/summary.json."""
+    summary = Summary(songs_seen=songs_seen, jobs=len(jobs))
+    skip_log = open(out / "skips.log", "a")
+    pool = multiprocessing.get_context("fork").Pool(max(1, workers), initializer=ignore_sigint)
+    try:
+        with tqdm(total=len(jobs), desc=label, unit="job", dynamic_ncols=True) as bar:
+            for result in pool.imap_unordered(run_job, jobs):
+                if result.fatal:
+                    raise DataError(result.fatal)
+                summary.add(result)
+                if result.skip_reason:
+                    line = f"skip {result.song}: {result.detail}"
+                    skip_log.write(line + "\n")
+                    skip_log.flush()
+                    log.warning(line)
+                bar.set_postfix(chunks=summary.chunks, hours=f"{summary.audio_seconds / 3600:.2f}")
+                bar.update()
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
+        skip_log.close()
+        audio.remove_stale_temp_files(out)
+        (out / "summary.json").write_text(json.dumps(summary.as_dict(), indent=2))
+        print(summary.report())
+    return summary
+
+
+def midi_jobs(kind: str, midi_root: Path, out: Path, soundfonts: list[str], seed: int, jitter: float) -> tuple[list[Job], int]:
+    fonts = [synth.find_soundfont(name) for name in soundfonts]
+    synth.require_fluidsynth()
+    files = find_midi_files(midi_root)
+    jobs = [Job(kind, f, f"{song_id(f, midi_root)}__{synth.soundfont_tag(sf)}", out, seed, sf, jitter)
+            for f in files for sf in fonts]
+    return jobs, len(files)
+
+
+def render(midi_root: Path, out: Path, soundfonts: list[str], workers: int, seed: int, jitter: float) -> Summary:
+    jobs, songs = midi_jobs("render", midi_root, out, soundfonts, seed, jitter)
+    prepare_output(out)
+    return run_jobs(jobs, songs, out, workers, "render")
+
+
+def build(midi_root: Path, out: Path, soundfonts: list[str], workers: int, seed: int, jitter: float) -> Summary:
+    jobs, songs = midi_jobs("build", midi_root, out, soundfonts, seed, jitter)
+    prepare_output(out)
+    return run_jobs(jobs, songs, out, workers, "build")
+
+
+def chop(rendered: Path, out: Path, workers: int, seed: int) -> Summary:
+    if not rendered.is_dir():
+        raise DataError(f"rendered folder {rendered} does not exist")
+    sources = sorted(p for p in rendered.glob("*.ogg") if p.with_suffix(".bars.csv").exists())
+    if not sources:
+        raise DataError(f"no rendered songs (.ogg with .bars.csv) in {rendered}")
+    prepare_output(out)
+    jobs = [Job("chop", p, p.stem, out, seed) for p in sources]
+    return run_jobs(jobs, len({song_of_chunk(p) for p in sources}), out, workers, "chop")

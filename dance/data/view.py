@@ -1,0 +1,52 @@
+"""A picture of one chunk: waveform, spectrogram, and the phase labels with bar lines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from dance import config  # noqa: E402
+from dance.data.dataset import read_chunk_audio, read_labels  # noqa: E402
+from dance.data.labels import frame_instants  # noqa: E402
+
+
+def downbeats(labels: np.ndarray) -> np.ndarray:
+    """Instants where the labelled phase wraps, interpolated between frames."""
+    t = frame_instants(len(labels))
+    wraps = np.nonzero(np.diff(labels) < -0.5)[0]
+    before, after = labels[wraps], labels[wraps + 1] + 1.0
+    return t[wraps] + (1.0 - before) / (after - before) * config.FRAME_SECONDS
+
+
+def view_chunk(chunk: Path, out: Path) -> Path:
+    samples = read_chunk_audio(chunk).astype(np.float32) / 32768.0
+    labels = read_labels(chunk.with_suffix(".phase"))
+    t_audio = np.arange(len(samples)) / config.SAMPLE_RATE
+    t_labels = frame_instants(len(labels))
+    bars = downbeats(labels)
+
+    fig, axes = plt.subplots(3, 1, figsize=(14, 7), sharex=True, gridspec_kw={"height_ratios": [1, 1.4, 1]})
+    axes[0].plot(t_audio[::4], samples[::4], lw=0.3, color="#335")
+    axes[0].set_ylabel("waveform")
+    axes[1].specgram(samples, NFFT=512, Fs=config.SAMPLE_RATE, noverlap=512 - config.FRAME_SIZE, cmap="magma", vmin=-120)
+    axes[1].set_ylim(0, 4000)
+    axes[1].set_ylabel("Hz")
+    axes[2].plot(t_labels, labels, lw=1, color="#c30")
+    axes[2].axvspan(config.CHUNK_SECONDS, t_labels[-1], color="#ddd", label="label headroom (no audio)")
+    axes[2].set_ylabel("bar phase")
+    axes[2].set_xlabel("seconds (label instant = end of frame)")
+    axes[2].legend(loc="upper right", fontsize=8)
+    for ax in axes:
+        for b in bars:
+            ax.axvline(b, color="#0a8", lw=0.8, alpha=0.7)
+    axes[0].set_title(f"{chunk.name}: {len(bars)} downbeats (green)")
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    return out
