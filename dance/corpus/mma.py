@@ -65,7 +65,7 @@ def write_song(seed: int, out_path: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="dance-mma-") as tmp:
         script = Path(tmp) / "song.mma"
         script.write_text(song_script(rng, section_bars, tempo))
-        result = subprocess.run(["mma", "-f", str(out_path), str(script)], capture_output=True, timeout=120, cwd=tmp)
+        result = subprocess.run(["mma", "-f", str(out_path.resolve()), str(script)], capture_output=True, timeout=120, cwd=tmp)
     if result.returncode != 0 or not out_path.exists():
         out_path.unlink(missing_ok=True)
         raise MMAError(f"mma failed: {(result.stdout + result.stderr).decode(errors='replace').strip().splitlines()[-1:]}")

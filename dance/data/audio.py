@@ -91,8 +91,15 @@ def write_atomic(path: Path, write) -> None:
         tmp.unlink(missing_ok=True)
 
 
+OGG_WRITE_BLOCK = 1 << 14  # libsndfile's Vorbis encoder can segfault on one large write
+
+
 def write_ogg(path: Path, samples: np.ndarray) -> None:
-    write_atomic(path, lambda tmp: soundfile.write(str(tmp), samples, config.SAMPLE_RATE, format="OGG", subtype="VORBIS"))
+    def write(tmp: Path) -> None:
+        with soundfile.SoundFile(str(tmp), "w", config.SAMPLE_RATE, 1, format="OGG", subtype="VORBIS") as f:
+            for start in range(0, len(samples), OGG_WRITE_BLOCK):
+                f.write(samples[start: start + OGG_WRITE_BLOCK])
+    write_atomic(path, write)
 
 
 def write_text(path: Path, text: str) -> None:

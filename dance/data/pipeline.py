@@ -23,6 +23,8 @@ import os
 import re
 import shutil
 import signal
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 import tempfile
 import time
 from collections import Counter
@@ -81,11 +83,13 @@ class Summary:
             self.audio_seconds += r.audio_seconds
 
     def as_dict(self) -> dict:
+        # a song skipped with one soundfont (say, too short at that pitch factor) but rendered with another counts as rendered
+        skipped = {song: reason for song, reason in self.skipped_songs.items() if song not in self.rendered_songs}
         return {
             "songs_seen": self.songs_seen,
             "songs_rendered": len(self.rendered_songs),
-            "songs_skipped": len(self.skipped_songs),
-            "skipped_by_reason": dict(Counter(self.skipped_songs.values()).most_common()),
+            "songs_skipped": len(skipped),
+            "skipped_by_reason": dict(Counter(skipped.values()).most_common()),
             "jobs": self.jobs,
             "jobs_done": self.done_jobs,
             "jobs_already_done_before": self.resumed_jobs,
@@ -300,14 +304,15 @@ def ignore_sigint() -> None:
 
 
 def run_jobs(jobs: list[Job], songs_seen: int, out: Path, workers: int, label: str) -> Summary:
-    """Run jobs on a process pool with a progress bar; skips go to the log and
+    """Run jobs on worker processes with a progress bar; skips go to the log and
     OUT/skips.log; the summary is printed and saved as OUT/summary.json."""
     summary = Summary(songs_seen=songs_seen, jobs=len(jobs))
-    skip_log = open(out / "skips.log", "a")
-    pool = multiprocessing.get_context("fork").Pool(max(1, workers), initializer=ignore_sigint)
+    context = multiprocessing.get_context("fork")
+    executor = ProcessPoolExecutor(max(1, workers), mp_context=context, initializer=ignore_sigint)
     try:
-        with tqdm(total=len(jobs), desc=label, unit="job", dynamic_ncols=True) as bar:
-            for result in pool.imap_unordered(run_job, jobs):
+        with open(out / "skips.log", "a") as skip_log, tqdm(total=len(jobs), desc=label, unit="job", dynamic_ncols=True) as bar:
+            for future in as_completed([executor.submit(run_job, job) for job in jobs]):
+                result = future.result()
                 if result.fatal:
                     raise DataError(result.fatal)
                 summary.add(result)
@@ -318,13 +323,12 @@ def run_jobs(jobs: list[Job], songs_seen: int, out: Path, workers: int, label: s
                     log.warning(line)
                 bar.set_postfix(chunks=summary.chunks, hours=f"{summary.audio_seconds / 3600:.2f}")
                 bar.update()
-        pool.close()
-    except BaseException:
-        pool.terminate()
-        raise
+    except BrokenProcessPool:
+        raise DataError("a worker process crashed; finished work is kept, rerun the same command to resume") from None
     finally:
-        pool.join()
-        skip_log.close()
+        for child in context.active_children():  # on Ctrl-C or an error, stop at once
+            child.terminate()
+        executor.shutdown(wait=True, cancel_futures=True)
         audio.remove_stale_temp_files(out)
         (out / "summary.json").write_text(json.dumps(summary.as_dict(), indent=2))
         print(summary.report())
