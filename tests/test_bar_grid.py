@@ -52,9 +52,11 @@ def test_labels_extend_past_the_last_bar_and_follow_the_pitch_factor():
 
 def test_future_phase_interpolates_around_the_circle():
     labels = np.array([0.94, 0.98, 0.02, 0.06] + [0.1] * 30, dtype=np.float32)
-    halfway = future_phase(labels, anticipation=0.01, n_frames=2)  # half a frame ahead
+    halfway = future_phase(labels, anticipation=0.01, n_frames=2).numpy()  # half a frame ahead
     assert halfway[1] == pytest.approx(0.0, abs=1e-6)  # 0.98 -> 0.02 passes through 0, not 0.5
     assert halfway[0] == pytest.approx(0.96, abs=1e-6)
+    whole = future_phase(np.stack([labels, labels]), anticipation=0.04, n_frames=3).numpy()
+    np.testing.assert_allclose(whole, [[0.02, 0.06, 0.1]] * 2, atol=1e-6)
 
 
 @pytest.mark.parametrize("kwargs, reason", [

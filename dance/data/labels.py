@@ -9,6 +9,7 @@ after the last bar start the last bar's length extends it forwards.
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from dance import config
 
@@ -37,11 +38,16 @@ def chunk_labels(bar_starts: np.ndarray, music_start: float, factor: float) -> n
     return phase_at(times, bar_starts).astype(np.float32)
 
 
-def future_phase(labels: np.ndarray, anticipation: float, n_frames: int) -> np.ndarray:
-    """phase(t + anticipation) for the first n_frames frames, interpolated on
-    the circle (0.98 -> 0.02 passes through 0, not 0.5)."""
-    unwrapped = np.unwrap(np.asarray(labels, dtype=np.float64) * 2 * np.pi) / (2 * np.pi)
-    positions = np.arange(n_frames) + anticipation / config.FRAME_SECONDS
-    if positions[-1] > len(labels) - 1:
-        raise ValueError(f"anticipation {anticipation} s runs past the {len(labels)} labels")
-    return np.mod(np.interp(positions, np.arange(len(labels)), unwrapped), 1.0)
+def future_phase(labels: torch.Tensor, anticipation: float, n_frames: int) -> torch.Tensor:
+    """phase(t + anticipation) for the first n_frames frames of labels [..., L],
+    interpolated on the circle (0.98 -> 0.02 passes through 0, not 0.5)."""
+    labels = torch.as_tensor(labels, dtype=torch.float64)
+    step = torch.diff(labels, dim=-1)
+    unwrapped = torch.cat([labels[..., :1], labels[..., :1] + torch.cumsum(step - torch.round(step), dim=-1)], dim=-1)
+    shift = anticipation / config.FRAME_SECONDS
+    whole, fraction = int(shift // 1), shift % 1
+    if whole + n_frames >= labels.shape[-1] and fraction > 0 or whole + n_frames > labels.shape[-1]:
+        raise ValueError(f"anticipation {anticipation} s runs past the {labels.shape[-1]} labels")
+    now = unwrapped[..., whole: whole + n_frames]
+    later = unwrapped[..., whole + 1: whole + 1 + n_frames] if fraction > 0 else now
+    return torch.remainder(now + fraction * (later - now), 1.0).float()

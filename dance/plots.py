@@ -1,4 +1,5 @@
-"""A picture of one chunk: waveform, spectrogram, and the phase labels with bar lines."""
+"""Pictures: a chunk (waveform, spectrogram, labels, bar lines) and a
+prediction against the truth over time."""
 
 from __future__ import annotations
 
@@ -13,14 +14,7 @@ import numpy as np  # noqa: E402
 from dance import config  # noqa: E402
 from dance.data.dataset import read_chunk_audio, read_labels  # noqa: E402
 from dance.data.labels import frame_instants  # noqa: E402
-
-
-def downbeats(labels: np.ndarray) -> np.ndarray:
-    """Instants where the labelled phase wraps, interpolated between frames."""
-    t = frame_instants(len(labels))
-    wraps = np.nonzero(np.diff(labels) < -0.5)[0]
-    before, after = labels[wraps], labels[wraps + 1] + 1.0
-    return t[wraps] + (1.0 - before) / (after - before) * config.FRAME_SECONDS
+from dance.metrics import downbeats  # noqa: E402
 
 
 def view_chunk(chunk: Path, out: Path) -> Path:
@@ -28,7 +22,7 @@ def view_chunk(chunk: Path, out: Path) -> Path:
     labels = read_labels(chunk.with_suffix(".phase"))
     t_audio = np.arange(len(samples)) / config.SAMPLE_RATE
     t_labels = frame_instants(len(labels))
-    bars = downbeats(labels)
+    bars = downbeats(t_labels, labels)
 
     fig, axes = plt.subplots(3, 1, figsize=(14, 7), sharex=True, gridspec_kw={"height_ratios": [1, 1.4, 1]})
     axes[0].plot(t_audio[::4], samples[::4], lw=0.3, color="#335")
@@ -45,6 +39,30 @@ def view_chunk(chunk: Path, out: Path) -> Path:
         for b in bars:
             ax.axvline(b, color="#0a8", lw=0.8, alpha=0.7)
     axes[0].set_title(f"{chunk.name}: {len(bars)} downbeats (green)")
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    return out
+
+
+def prediction_picture(times: np.ndarray, predicted: np.ndarray, out: Path, title: str,
+                       truth: np.ndarray | None = None, reference_downbeats: np.ndarray | None = None) -> Path:
+    """Predicted phase (and the true one when known) over time, downbeats marked."""
+    fig, ax = plt.subplots(figsize=(14, 3.6))
+    if truth is not None:
+        ax.plot(times, truth, lw=2.2, color="#9bd", label="true phase")
+    ax.plot(times, predicted, lw=0.9, color="#c30", label="predicted phase")
+    for i, b in enumerate(downbeats(times, predicted)):
+        ax.axvline(b, color="#c30", lw=0.6, ls=":", label="predicted downbeat" if i == 0 else None)
+    for i, b in enumerate(reference_downbeats if reference_downbeats is not None else []):
+        ax.axvline(b, color="#0a8", lw=0.8, alpha=0.6, label="true downbeat" if i == 0 else None)
+    ax.set_xlim(times[0], times[-1])
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("seconds")
+    ax.set_ylabel("bar phase")
+    ax.set_title(title)
+    ax.legend(loc="upper right", fontsize=8, ncol=4)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=90)

@@ -1,0 +1,136 @@
+"""`dance eval`: the SPEC metrics of a model on labelled audio, per file and
+overall, at anticipation 0 and ANTICIPATION_MAX; a table, JSON and a picture
+per file.
+
+Labelled audio is either a rendered song (`x.ogg` + `x.bars.csv`, from
+`dance data render`) or a chunk (`x.ogg` + `x.phase`)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from dance import config, metrics
+from dance.data.audio import read_audio
+from dance.data.dataset import read_chunk_audio, read_labels
+from dance.data.labels import frame_instants, future_phase, phase_at
+from dance.inference import check_audio, predict_phase
+from dance.plots import prediction_picture
+
+ANTICIPATIONS = (0.0, config.ANTICIPATION_MAX)
+
+
+@dataclass
+class Labelled:
+    name: str
+    samples: np.ndarray
+    meter: str  # "4/4", "7/8", "changes", or "chunk" when unknown
+    bar_starts: np.ndarray  # true downbeats, seconds
+    meters: list[tuple[int, int]] | None
+    truth: object  # (times, anticipation) -> true phases
+
+    def true_phase(self, times: np.ndarray, anticipation: float) -> np.ndarray:
+        return self.truth(times, anticipation)
+
+
+def read_rendered(ogg: Path) -> Labelled:
+    rows = np.loadtxt(ogg.with_suffix(".bars.csv"), delimiter=",", skiprows=1, ndmin=2)
+    starts, meters = rows[:, 0], [(int(n), int(d)) for n, d in rows[:, 1:3]]
+    distinct = Counter(meters)
+    meter = f"{meters[0][0]}/{meters[0][1]}" if len(distinct) == 1 else "changes"
+    return Labelled(ogg.stem, read_audio(ogg), meter, starts, meters, lambda times, a: phase_at(times, starts))
+
+
+def read_chunk(ogg: Path) -> Labelled:
+    labels = read_labels(ogg.with_suffix(".phase"))
+    samples = read_chunk_audio(ogg).astype(np.float32) / 32768.0
+    instants = frame_instants(len(labels))
+
+    def truth(times, anticipation):
+        return future_phase(labels, anticipation, len(times)).numpy()
+
+    return Labelled(ogg.stem, samples, "chunk", metrics.downbeats(instants, labels), None, truth)
+
+
+def find_labelled(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        raise FileNotFoundError(f"evaluation folder {folder} does not exist")
+    found = sorted(p for p in folder.glob("*.ogg") if p.with_suffix(".bars.csv").exists() or p.with_suffix(".phase").exists())
+    if not found:
+        raise FileNotFoundError(f"no labelled audio in {folder} (.ogg with .bars.csv or .phase beside it)")
+    return found
+
+
+def score(item: Labelled, times: np.ndarray, predicted: np.ndarray, anticipation: float) -> dict:
+    truth = item.true_phase(times, anticipation)
+    reference = item.bar_starts[(item.bar_starts > 0) & (item.bar_starts <= times[-1])]
+    bar_lengths = np.diff(item.bar_starts)
+    lock_start = metrics.time_to_lock(times, predicted, truth, times[0], float(bar_lengths[0]))
+    after_changes = []
+    for point in metrics.change_points(item.bar_starts, item.meters):
+        local_bar = float(bar_lengths[min(np.searchsorted(item.bar_starts, point), len(bar_lengths) - 1)])
+        after_changes.append(metrics.time_to_lock(times, predicted, truth, point, local_bar) / local_bar)
+    return {
+        "file": item.name, "meter": item.meter, "anticipation": anticipation,
+        "phase_error": metrics.phase_error(times, predicted, truth),
+        "downbeat_f1": metrics.downbeat_f1(reference, metrics.downbeats(times, predicted)),
+        "lock_seconds": lock_start,
+        "lock_bars": lock_start / float(bar_lengths[0]),
+        "lock_bars_after_changes": float(np.nanmean(after_changes)) if after_changes and not np.all(np.isnan(after_changes)) else None,
+        "changes": len(after_changes),
+    }
+
+
+def summarise(rows: list[dict]) -> dict:
+    """Mean phase error and F1, median bars to lock; overall and per meter, per anticipation."""
+    groups = defaultdict(list)
+    for r in rows:
+        groups[("all", r["anticipation"])].append(r)
+        groups[(r["meter"], r["anticipation"])].append(r)
+    summary = {}
+    for (meter, a), group in sorted(groups.items(), key=lambda kv: (kv[0][0] != "all", kv[0])):
+        locks = [r["lock_bars"] for r in group]
+        summary[f"{meter} @ {a:.1f}s"] = {
+            "files": len(group),
+            "phase_error": float(np.nanmean([r["phase_error"] for r in group])),
+            "downbeat_f1": float(np.nanmean([r["downbeat_f1"] for r in group])),
+            "median_lock_bars": float(np.nanmedian(locks)) if not np.all(np.isnan(locks)) else float("nan"),
+            "never_locked": int(np.sum(np.isnan(locks))),
+        }
+    return summary
+
+
+def table(summary: dict) -> str:
+    lines = ["| subset @ anticipation | files | phase error (bars) | downbeat F1 | median time to lock (bars) | never locked |",
+             "|---|---|---|---|---|---|"]
+    for name, s in summary.items():
+        lines.append(f"| {name} | {s['files']} | {s['phase_error']:.3f} | {s['downbeat_f1']:.3f} | {s['median_lock_bars']:.2f} | {s['never_locked']} |")
+    return "\n".join(lines)
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, folder: Path, out: Path, pictures: bool = True, limit: int | None = None) -> dict:
+    files = find_labelled(folder)[:limit]
+    rows = []
+    out.mkdir(parents=True, exist_ok=True)
+    for ogg in tqdm(files, desc="eval", unit="file"):
+        item = read_rendered(ogg) if ogg.with_suffix(".bars.csv").exists() else read_chunk(ogg)
+        check_audio(item.samples, item.name)
+        for anticipation in ANTICIPATIONS:
+            times, predicted = predict_phase(model, item.samples, anticipation)
+            rows.append(score(item, times, predicted, anticipation))
+            if pictures and anticipation == 0.0:
+                r = rows[-1]
+                title = f"{item.name} ({item.meter}): phase error {r['phase_error']:.3f} bar, downbeat F1 {r['downbeat_f1']:.2f}"
+                prediction_picture(times, predicted, out / f"{item.name}.png", title,
+                                   item.true_phase(times, anticipation), item.bar_starts[item.bar_starts <= times[-1]])
+    summary = summarise(rows)
+    (out / "eval.json").write_text(json.dumps({"folder": str(folder), "summary": summary, "files": rows}, indent=2))
+    (out / "eval.md").write_text(table(summary) + "\n")
+    return summary

@@ -1,0 +1,76 @@
+"""The SPEC's metrics, shared by `dance eval` and every benchmark.
+
+Inputs are per-frame phases at stated instants (seconds); predicted downbeats
+are where the predicted phase wraps."""
+
+from __future__ import annotations
+
+import mir_eval
+import numpy as np
+
+SKIP_SECONDS = 5.0  # the start excluded from phase error and downbeat F1
+LOCK_TOLERANCE = 0.1  # bars
+LOCK_BARS = 2  # the error must stay under tolerance this many bars
+CHANGE_THRESHOLD = 0.05  # relative bar-length change that counts as a tempo change
+
+
+def circular_distance(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    d = np.abs(np.asarray(p) - np.asarray(q)) % 1.0
+    return np.minimum(d, 1.0 - d)
+
+
+def phase_error(times: np.ndarray, predicted: np.ndarray, truth: np.ndarray) -> float:
+    keep = times >= SKIP_SECONDS
+    return float(circular_distance(predicted[keep], truth[keep]).mean()) if keep.any() else float("nan")
+
+
+def downbeats(times: np.ndarray, phases: np.ndarray) -> np.ndarray:
+    """Instants where the phase wraps (a drop of more than 0.5), interpolated,
+    counted only if the phase passed through 0.25-0.75 since the last one."""
+    found, armed = [], True
+    for i in range(1, len(phases)):
+        if 0.25 <= phases[i] <= 0.75:
+            armed = True
+        if armed and phases[i - 1] - phases[i] > 0.5:
+            before, after = phases[i - 1], phases[i] + 1.0
+            fraction = (1.0 - before) / (after - before)
+            found.append(times[i - 1] + fraction * (times[i] - times[i - 1]))
+            armed = False
+    return np.array(found)
+
+
+def downbeat_f1(reference: np.ndarray, estimated: np.ndarray) -> float:
+    """mir_eval's F-measure, +-70 ms, both lists trimmed of the first 5 s."""
+    reference = mir_eval.beat.trim_beats(np.asarray(reference, dtype=float), min_beat_time=SKIP_SECONDS)
+    estimated = mir_eval.beat.trim_beats(np.asarray(estimated, dtype=float), min_beat_time=SKIP_SECONDS)
+    if len(reference) == 0:
+        return float("nan")
+    return float(mir_eval.beat.f_measure(reference, estimated, f_measure_threshold=0.07))
+
+
+def change_points(bar_starts: np.ndarray, meters: list[tuple[int, int]] | None = None) -> list[float]:
+    """Bar starts where the bar length jumps by more than CHANGE_THRESHOLD or the meter changes."""
+    lengths = np.diff(bar_starts)
+    points = []
+    for i in range(1, len(lengths)):
+        jump = abs(lengths[i] / lengths[i - 1] - 1) > CHANGE_THRESHOLD
+        if jump or (meters is not None and meters[i] != meters[i - 1]):
+            points.append(float(bar_starts[i]))
+    return points
+
+
+def time_to_lock(times: np.ndarray, predicted: np.ndarray, truth: np.ndarray, start: float, bar_seconds: float) -> float:
+    """Seconds from `start` until the error stays under LOCK_TOLERANCE for
+    LOCK_BARS bars; NaN if it never does before the audio ends."""
+    error = circular_distance(predicted, truth)
+    window = LOCK_BARS * bar_seconds
+    good = error < LOCK_TOLERANCE
+    candidates = np.nonzero((times >= start) & good)[0]
+    bad_times = times[~good]
+    for i in candidates:
+        t0 = times[i]
+        if t0 + window > times[-1]:
+            break
+        if not np.any((bad_times >= t0) & (bad_times < t0 + window)):
+            return float(t0 - start)
+    return float("nan")

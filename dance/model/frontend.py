@@ -1,0 +1,55 @@
+"""Causal log-mel spectrogram from raw frames, computed inside the model.
+
+The STFT window for frame t ends at the end of frame t (the label instant), so
+nothing after the current frame is heard. The DFT is a matrix product, which
+runs the same in PyTorch, ONNX Runtime and the browser."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from dance import config
+
+
+def mel_filterbank(n_fft: int, n_mels: int, fmin: float, fmax: float) -> torch.Tensor:
+    """Triangular filters on the HTK mel scale, [n_fft // 2 + 1, n_mels]."""
+    def to_mel(f):
+        return 2595 * math.log10(1 + f / 700)
+
+    mels = torch.linspace(to_mel(fmin), to_mel(fmax), n_mels + 2)
+    edges = 700 * (10 ** (mels / 2595) - 1)
+    bins = torch.linspace(0, config.SAMPLE_RATE / 2, n_fft // 2 + 1)[:, None]
+    lower, centre, upper = edges[:-2], edges[1:-1], edges[2:]
+    rising = (bins - lower) / (centre - lower)
+    falling = (upper - bins) / (upper - centre)
+    return torch.clamp(torch.minimum(rising, falling), min=0.0)
+
+
+class CausalLogMel(nn.Module):
+    def __init__(self, n_fft: int = 512, n_mels: int = 64, fmin: float = 30.0, fmax: float = 8000.0):
+        super().__init__()
+        if n_fft < config.FRAME_SIZE:
+            raise ValueError("n_fft must cover at least one frame")
+        self.n_fft = n_fft
+        self.n_mels = n_mels
+        self.history = n_fft - config.FRAME_SIZE  # samples carried from earlier frames
+        n = torch.arange(n_fft, dtype=torch.float64)
+        k = torch.arange(n_fft // 2 + 1, dtype=torch.float64)
+        window = 0.5 - 0.5 * torch.cos(2 * math.pi * n / n_fft)
+        angle = 2 * math.pi * n[:, None] * k[None, :] / n_fft
+        # rebuilt from the hyperparameters, so they stay out of checkpoints
+        self.register_buffer("dft_real", (window[:, None] * torch.cos(angle)).float(), persistent=False)
+        self.register_buffer("dft_imag", (window[:, None] * torch.sin(angle)).float(), persistent=False)
+        self.register_buffer("mel", mel_filterbank(n_fft, n_mels, fmin, fmax), persistent=False)
+
+    def forward(self, frames: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """frames [B, T, FRAME_SIZE], state [B, history] -> log-mel [B, n_mels, T], new state."""
+        batch, steps, _ = frames.shape
+        samples = torch.cat([state, frames.reshape(batch, steps * config.FRAME_SIZE)], dim=1)
+        windows = samples.unfold(1, self.n_fft, config.FRAME_SIZE)  # [B, T, n_fft], each ending at its frame's end
+        power = (windows @ self.dft_real) ** 2 + (windows @ self.dft_imag) ** 2
+        log_mel = torch.log(power @ self.mel + 1e-6)
+        return log_mel.transpose(1, 2), samples[:, samples.shape[1] - self.history:]

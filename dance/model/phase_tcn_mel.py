@@ -1,0 +1,98 @@
+"""phase_tcn_mel: a causal temporal convolutional network over a log-mel
+spectrogram, predicting [sin, cos] of the bar phase at t + anticipation.
+
+Every convolution carries its own left context as state, so the whole-sequence
+pass and frame-by-frame streaming are the same code: the whole sequence is one
+call that starts from zero state (equivalent to zero left padding).
+
+The head predicts the phase now and the bar rate (bars per second); the
+anticipation rotates the phase by 2*pi*rate*a, so any anticipation in
+[0, 0.5] s moves the output along the circle at the tempo the network hears.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from dance import config
+from dance.model.frontend import CausalLogMel
+
+
+class CausalConv(nn.Module):
+    def __init__(self, channels_in: int, channels_out: int, kernel: int, dilation: int):
+        super().__init__()
+        self.conv = nn.Conv1d(channels_in, channels_out, kernel, dilation=dilation)
+        self.context = (kernel - 1) * dilation
+
+    def forward(self, x: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x [B, C, T], state [B, C, context] (the previous inputs)."""
+        x = torch.cat([state, x], dim=2)
+        return self.conv(x), x[:, :, x.shape[2] - self.context:]
+
+
+class FrameNorm(nn.Module):
+    """LayerNorm over channels, separately for every frame: no statistics over time."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(x.transpose(1, 2)).transpose(1, 2)
+
+
+class Block(nn.Module):
+    def __init__(self, channels: int, kernel: int, dilation: int, dropout: float):
+        super().__init__()
+        self.norm = FrameNorm(channels)
+        self.conv = CausalConv(channels, channels, kernel, dilation)
+        self.mix = nn.Conv1d(channels, channels, 1)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        y, state = self.conv(self.norm(x), state)
+        return x + self.dropout(self.mix(F.gelu(y))), state
+
+
+class PhaseTCNMel(nn.Module):
+    def __init__(self, channels: int = 64, kernel: int = 3, layers: int = 9, n_mels: int = 64,
+                 n_fft: int = 512, dropout: float = 0.1):
+        super().__init__()
+        self.hparams = dict(channels=channels, kernel=kernel, layers=layers, n_mels=n_mels, n_fft=n_fft, dropout=dropout)
+        self.frontend = CausalLogMel(n_fft=n_fft, n_mels=n_mels)
+        self.input = nn.Conv1d(n_mels, channels, 1)
+        self.blocks = nn.ModuleList(Block(channels, kernel, 2**i, dropout) for i in range(layers))
+        self.head = nn.Sequential(FrameNorm(channels), nn.Conv1d(channels, channels, 1), nn.GELU(), nn.Conv1d(channels, 3, 1))
+        self.channels = channels
+        self.state_sizes = [self.frontend.history] + [channels * b.conv.context for b in self.blocks]
+
+    @property
+    def receptive_field_frames(self) -> int:
+        return 1 + sum(b.conv.context for b in self.blocks) + math.ceil(self.frontend.history / config.FRAME_SIZE)
+
+    def initial_state(self, batch: int = 1) -> torch.Tensor:
+        return torch.zeros(batch, sum(self.state_sizes))
+
+    def forward(self, frames: torch.Tensor, anticipation: torch.Tensor,
+                state: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """frames [B, T, FRAME_SIZE] raw audio in [-1, 1], anticipation [B] in
+        seconds, state [B, S] (None: silence before the first frame)
+        -> [B, T, 2] = [sin, cos] of the phase at each frame's end + anticipation, new state."""
+        batch = frames.shape[0]
+        if state is None:
+            state = self.initial_state(batch).to(frames)
+        parts = torch.split(state, self.state_sizes, dim=1)
+        x, new_states = self.frontend(frames, parts[0])
+        new_states = [new_states]
+        x = self.input(x * 0.1)
+        for block, part in zip(self.blocks, parts[1:]):
+            x, block_state = block(x, part.reshape(batch, self.channels, block.conv.context))
+            new_states.append(block_state.reshape(batch, -1))
+        sin, cos, rate = self.head(x).unbind(dim=1)  # each [B, T]
+        turn = 2 * math.pi * F.softplus(rate) * anticipation.reshape(batch, 1)
+        ahead = torch.stack([sin * torch.cos(turn) + cos * torch.sin(turn), cos * torch.cos(turn) - sin * torch.sin(turn)], dim=2)
+        return ahead, torch.cat(new_states, dim=1)

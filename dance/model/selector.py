@@ -1,0 +1,71 @@
+"""Model selector and checkpoints. A checkpoint holds the model's name and
+hyperparameters with its weights, so the file alone rebuilds the model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from dance.model.phase_tcn_mel import PhaseTCNMel
+
+MODELS: dict[str, type[nn.Module]] = {"phase_tcn_mel": PhaseTCNMel}
+FORMAT = "dance-checkpoint-1"
+
+
+class CheckpointError(Exception):
+    """A file that is not a usable dance checkpoint; the message is one line."""
+
+
+def create(name: str, **hparams) -> nn.Module:
+    if name not in MODELS:
+        raise CheckpointError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
+    return MODELS[name](**hparams)
+
+
+def name_of(model: nn.Module) -> str:
+    return next(name for name, cls in MODELS.items() if isinstance(model, cls))
+
+
+def save(path: Path, model: nn.Module, **extra) -> None:
+    """Write atomically: a crash mid-save never leaves a broken checkpoint."""
+    model = getattr(model, "module", model)  # unwrap DistributedDataParallel
+    payload = {"format": FORMAT, "model": name_of(model), "hparams": model.hparams, "weights": model.state_dict(), **extra}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def read(path: Path) -> dict:
+    if not Path(path).is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:
+        raise CheckpointError(f"{path} is not a dance checkpoint ({type(e).__name__})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a dance checkpoint (no '{FORMAT}' marker)")
+    return payload
+
+
+def load(path: Path, expect: str | None = None) -> tuple[nn.Module, dict]:
+    """(model in eval mode, the whole checkpoint dict)."""
+    payload = read(path)
+    if expect is not None and payload["model"] != expect:
+        raise CheckpointError(f"{path} holds a {payload['model']} model, not {expect}")
+    model = create(payload["model"], **payload["hparams"])
+    try:
+        model.load_state_dict(payload["weights"])
+    except RuntimeError as e:
+        raise CheckpointError(f"{path}: weights do not fit {payload['model']}: {str(e).splitlines()[0]}") from None
+    return model.eval(), payload
+
+
+def ship(checkpoint: Path, destination: Path) -> None:
+    """Copy a checkpoint's model and its training record, without optimiser state."""
+    model, payload = load(checkpoint)
+    record = {k: payload[k] for k in ("epoch", "train_loss", "validation_loss") if k in payload}
+    save(destination, model, source=str(checkpoint), **record)

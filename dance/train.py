@@ -1,0 +1,190 @@
+"""Training: `dance train MODEL --chunks-path DIR -t TAG -e EPOCHS -b BATCH`.
+
+Reads top to bottom: data (split by song), model, optimiser, then per epoch a
+pass over the training chunks and one over the validation chunks, a checkpoint
+`checkpoints/<tag>/<epoch>.pt` and a row in `checkpoints/<tag>/loss.csv`.
+Several processes (torchrun) train data-parallel through PyTorch DDP.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler
+from tqdm import tqdm
+
+from dance import config
+from dance.data.dataset import ChunkDataset, find_chunks, split_by_song
+from dance.data.labels import future_phase
+from dance.model import selector
+
+
+class TrainingError(Exception):
+    """Stops a run with a one-line message."""
+
+
+@dataclass
+class Options:
+    model: str
+    chunks_path: Path
+    tag: str
+    epochs: int = 20
+    batch_size: int = 8
+    lr: float = 2e-3
+    lr_min_fraction: float = 0.05  # cosine decay to lr * this by the last epoch
+    weight_decay: float = 0.01
+    warmup_seconds: float = 1.0  # frames masked out of the loss at the start of each sequence
+    validation_fraction: float = 0.1
+    dataset_size: int | None = None
+    gain_db: tuple[float, float] = (-24.0, 3.0)
+    resume: Path | None = None
+    seed: int = 0
+    checkpoints: Path = Path("checkpoints")
+    loader_workers: int = 0
+    hparams: dict | None = None
+
+
+def phase_loss(prediction: torch.Tensor, target_phase: torch.Tensor, warmup_frames: int) -> torch.Tensor:
+    """Direction-only MSE: the prediction normalised to the unit circle against
+    [sin, cos] of the target, frames after the warm-up only."""
+    direction = prediction / prediction.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+    angle = 2 * math.pi * target_phase
+    target = torch.stack([torch.sin(angle), torch.cos(angle)], dim=-1)
+    return ((direction - target) ** 2)[:, warmup_frames:].mean()
+
+
+def batch_step(model, frames, labels, anticipation: float, warmup_frames: int, gain_db=None):
+    """Loss of one batch at one anticipation; random gain per sequence when given."""
+    if gain_db is not None:
+        gain = 10 ** (torch.empty(frames.shape[0], 1, 1).uniform_(*gain_db) / 20)
+        frames = (frames * gain).clamp(-1.0, 1.0)
+    device = next(model.parameters()).device
+    target = future_phase(labels, anticipation, config.CHUNK_FRAMES).to(device)
+    a = torch.full((frames.shape[0],), anticipation, device=device)
+    prediction, _ = model(frames.to(device), a)
+    return phase_loss(prediction, target, warmup_frames)
+
+
+def learning_rate(o: Options, epoch: int) -> float:
+    """Cosine from lr at epoch 1 to lr * lr_min_fraction at the last epoch."""
+    progress = (epoch - 1) / max(1, o.epochs - 1)
+    return o.lr * (o.lr_min_fraction + (1 - o.lr_min_fraction) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def setup_distributed() -> tuple[int, int, torch.device]:
+    """(rank, world size, device); under torchrun, one process per GPU or CPU slot."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if torch.cuda.is_available():
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device("cpu")
+    if world > 1:
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        return dist.get_rank(), world, device
+    return 0, 1, device
+
+
+def load_data(o: Options) -> tuple[ChunkDataset, ChunkDataset]:
+    chunks = find_chunks(o.chunks_path)
+    if not chunks:
+        raise TrainingError(f"no chunks (.ogg with .phase) in {o.chunks_path}; make some with `dance data build`")
+    if o.dataset_size:
+        # the overfit check: a handful of chunks, validated on themselves
+        chunks = chunks[: o.dataset_size]
+        return ChunkDataset(chunks), ChunkDataset(chunks)
+    train, validation = split_by_song(chunks, o.validation_fraction)
+    if not train:
+        raise TrainingError(f"all {len(chunks)} chunks fell in the validation split; add songs or lower --validation-fraction")
+    return ChunkDataset(train), ChunkDataset(validation)
+
+
+def train(o: Options) -> Path:
+    rank, world, device = setup_distributed()
+    torch.manual_seed(o.seed + rank)
+    if device.type == "cpu":
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+    out = o.checkpoints / o.tag
+    train_set, validation_set = load_data(o)
+
+    start_epoch, optimizer_state = 1, None
+    if o.resume:
+        model, payload = selector.load(o.resume, expect=o.model)
+        start_epoch, optimizer_state = payload.get("epoch", 0) + 1, payload.get("optimizer")
+    else:
+        model = selector.create(o.model, **(o.hparams or {}))
+    model.to(device).train()
+    if world > 1:
+        model = DistributedDataParallel(model)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
+    if optimizer_state:
+        optimizer.load_state_dict(optimizer_state)
+
+    sampler = DistributedSampler(train_set, world, rank, shuffle=True, seed=o.seed) if world > 1 else None
+    loader = DataLoader(train_set, batch_size=o.batch_size, shuffle=sampler is None, sampler=sampler,
+                        num_workers=o.loader_workers, drop_last=len(train_set) >= o.batch_size,
+                        generator=torch.Generator().manual_seed(o.seed))
+    warmup = int(o.warmup_seconds * config.FRAMES_PER_SECOND)
+    anticipation_rng = torch.Generator().manual_seed(o.seed)
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        print(f"{o.model}: {sum(p.numel() for p in model.parameters()):,} parameters; "
+              f"{len(train_set)} training and {len(validation_set)} validation chunks; device {device}, {world} process(es)")
+
+    for epoch in range(start_epoch, o.epochs + 1):
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(o, epoch)
+        model.train()
+        total, count = 0.0, 0
+        bar = tqdm(loader, desc=f"epoch {epoch}/{o.epochs}", unit="batch", disable=rank != 0, dynamic_ncols=True)
+        for frames, labels in bar:
+            anticipation = float(torch.rand(1, generator=anticipation_rng)) * config.ANTICIPATION_MAX
+            loss = batch_step(model, frames, labels, anticipation, warmup, o.gain_db)
+            if not torch.isfinite(loss):
+                raise TrainingError(f"loss became {loss.item()} in epoch {epoch}; the last good checkpoint in {out} is kept")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            total, count = total + loss.item(), count + 1
+            bar.set_postfix(loss=f"{total / count:.4f}", lr=f"{learning_rate(o, epoch):.1e}")
+        validation = evaluate_loss(model, validation_set, o.batch_size, warmup) if len(validation_set) else float("nan")
+        if rank == 0:
+            selector.save(out / f"{epoch}.pt", model, epoch=epoch, optimizer=optimizer.state_dict(),
+                          train_loss=total / max(1, count), validation_loss=validation)
+            write_loss_row(out / "loss.csv", epoch, total / max(1, count), validation)
+            print(f"epoch {epoch}: train {total / max(1, count):.4f}  validation {validation:.4f}  -> {out / f'{epoch}.pt'}")
+    if world > 1:
+        dist.destroy_process_group()
+    return out / f"{o.epochs}.pt"
+
+
+@torch.no_grad()
+def evaluate_loss(model, dataset: ChunkDataset, batch_size: int, warmup: int) -> float:
+    """Mean loss at anticipation 0 and ANTICIPATION_MAX, without augmentation."""
+    model.eval()
+    losses = []
+    for frames, labels in DataLoader(dataset, batch_size=batch_size):
+        for anticipation in (0.0, config.ANTICIPATION_MAX):
+            losses.append(batch_step(model, frames, labels, anticipation, warmup).item())
+    model.train()
+    return sum(losses) / len(losses)
+
+
+def write_loss_row(path: Path, epoch: int, train_loss: float, validation_loss: float) -> None:
+    new = not path.exists()
+    with open(path, "a", newline="") as f:
+        writer = csv.writer(f)
+        if new:
+            writer.writerow(["epoch", "train_loss", "validation_loss"])
+        writer.writerow([epoch, f"{train_loss:.6f}", f"{validation_loss:.6f}"])

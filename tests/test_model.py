@@ -1,0 +1,96 @@
+"""phase_tcn_mel: streaming equals the whole-sequence pass, causality, size,
+and checkpoints that rebuild their model or fail with a clear message."""
+
+import numpy as np
+import pytest
+import torch
+
+from dance import config
+from dance.data import pipeline
+from dance.data.audio import read_audio
+from dance.model import selector
+from dance.model.phase_tcn_mel import PhaseTCNMel
+from tests.midi_helpers import TPB, steady_notes, write_midi
+
+
+@pytest.fixture(scope="module")
+def real_audio(tmp_path_factory):
+    """20 s of a FluidSynth-rendered song."""
+    folder = tmp_path_factory.mktemp("song")
+    (folder / "midi").mkdir()
+    write_midi(folder / "midi" / "song.mid", meters=[(0, 3, 4)], notes=steady_notes(40 * TPB, pitch=48) + steady_notes(40 * TPB, step=3 * TPB, pitch=36), program=0)
+    pipeline.render(folder / "midi", folder / "out", ["TimGM6mb.sf2"], workers=1, seed=0, jitter=0.0)
+    (ogg,) = (folder / "out").glob("*.ogg")
+    return read_audio(ogg)[: 20 * config.SAMPLE_RATE]
+
+
+def frames_of(samples):
+    n = len(samples) // config.FRAME_SIZE
+    return torch.from_numpy(samples[: n * config.FRAME_SIZE].copy()).view(1, n, config.FRAME_SIZE)
+
+
+@torch.no_grad()
+def test_streaming_matches_whole_sequence_on_real_audio(real_audio):
+    torch.manual_seed(0)
+    model = PhaseTCNMel().eval()
+    frames, a = frames_of(real_audio), torch.tensor([0.3])
+    whole, _ = model(frames, a)
+    for block in (1, 7):
+        state, outputs = model.initial_state(1), []
+        for start in range(0, frames.shape[1], block):
+            out, state = model(frames[:, start: start + block], a, state)
+            outputs.append(out)
+        assert torch.max(torch.abs(torch.cat(outputs, dim=1) - whole)) < 1e-5
+
+
+@torch.no_grad()
+def test_no_output_depends_on_later_audio(real_audio):
+    torch.manual_seed(0)
+    model = PhaseTCNMel().eval()
+    frames = frames_of(real_audio)
+    changed = frames.clone()
+    changed[:, 500:] = torch.randn_like(changed[:, 500:])
+    a = torch.tensor([0.5])
+    before, after = model(frames, a)[0], model(changed, a)[0]
+    assert torch.equal(before[:, :500], after[:, :500])
+    assert not torch.equal(before[:, 500:], after[:, 500:])
+
+
+def test_size_and_reach():
+    model = PhaseTCNMel()
+    assert sum(p.numel() for p in model.parameters()) < 1_000_000
+    assert model.receptive_field_frames * config.FRAME_SECONDS >= 8.0
+
+
+def test_anticipation_zero_and_output_shape():
+    model = PhaseTCNMel().eval()
+    out, state = model(torch.zeros(2, 10, config.FRAME_SIZE), torch.zeros(2))
+    assert out.shape == (2, 10, 2) and state.shape == model.initial_state(2).shape
+
+
+def test_checkpoint_round_trip_keeps_hyperparameters(tmp_path):
+    model = PhaseTCNMel(channels=16, layers=3)
+    selector.save(tmp_path / "m.pt", model, epoch=4)
+    loaded, payload = selector.load(tmp_path / "m.pt", expect="phase_tcn_mel")
+    assert payload["epoch"] == 4 and loaded.hparams == model.hparams
+    for a, b in zip(model.state_dict().values(), loaded.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_bad_checkpoints_are_clear_errors(tmp_path):
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    torch.save({"weights": {}}, tmp_path / "foreign.pt")
+    selector.save(tmp_path / "m.pt", PhaseTCNMel(channels=16, layers=3))
+    other = torch.load(tmp_path / "m.pt", weights_only=False)
+    other["model"] = "beat_rnn"
+    torch.save(other, tmp_path / "other.pt")
+    broken = torch.load(tmp_path / "m.pt", weights_only=False)
+    broken["hparams"]["channels"] = 32
+    torch.save(broken, tmp_path / "broken.pt")
+    cases = {"junk.pt": "is not a dance checkpoint", "foreign.pt": "is not a dance checkpoint",
+             "other.pt": "unknown model 'beat_rnn'", "broken.pt": "weights do not fit", "missing.pt": "does not exist"}
+    for name, message in cases.items():
+        with pytest.raises(selector.CheckpointError, match=message):
+            selector.load(tmp_path / name)
+    with pytest.raises(selector.CheckpointError, match="holds a phase_tcn_mel model, not something_else"):
+        selector.load(tmp_path / "m.pt", expect="something_else")

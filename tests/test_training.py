@@ -1,0 +1,63 @@
+"""Training: the overfit check, a stop on non-finite loss that keeps the last
+good checkpoint, resume, and data-parallel training with torchrun (gloo)."""
+
+import csv
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from dance.data.dataset import find_chunks
+from dance.train import Options, TrainingError, train
+
+TINY = dict(channels=16, layers=5, n_mels=32)
+
+
+def losses(tag_folder):
+    with open(tag_folder / "loss.csv") as f:
+        return [float(row["train_loss"]) for row in csv.DictReader(f)]
+
+
+def test_overfit_a_few_chunks(small_chunks, tmp_path):
+    options = Options("phase_tcn_mel", small_chunks, "overfit", epochs=40, batch_size=2, lr=5e-3,
+                      dataset_size=2, checkpoints=tmp_path, hparams=TINY)
+    train(options)
+    curve = losses(tmp_path / "overfit")
+    assert len(curve) == 40
+    assert min(curve[-5:]) < 0.5 * curve[0], curve
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(small_chunks, tmp_path):
+    train(Options("phase_tcn_mel", small_chunks, "run", epochs=1, batch_size=2, dataset_size=2, checkpoints=tmp_path, hparams=TINY))
+    good = tmp_path / "run" / "1.pt"
+    digest = hashlib.sha1(good.read_bytes()).hexdigest()
+    poisoned = tmp_path / "poisoned"
+    poisoned.mkdir()
+    for chunk in find_chunks(small_chunks)[:2]:
+        shutil.copy(chunk, poisoned / chunk.name)
+        (poisoned / chunk.with_suffix(".phase").name).write_text("nan\n" * 1650)
+    with pytest.raises(TrainingError, match="loss became nan in epoch 2"):
+        train(Options("phase_tcn_mel", poisoned, "run", epochs=2, batch_size=2, dataset_size=2, checkpoints=tmp_path, resume=good))
+    assert hashlib.sha1(good.read_bytes()).hexdigest() == digest
+    assert not (tmp_path / "run" / "2.pt").exists()
+
+
+def test_resume_continues_from_the_next_epoch(small_chunks, tmp_path):
+    common = dict(batch_size=2, dataset_size=2, checkpoints=tmp_path, hparams=TINY)
+    train(Options("phase_tcn_mel", small_chunks, "r", epochs=1, **common))
+    train(Options("phase_tcn_mel", small_chunks, "r", epochs=2, resume=tmp_path / "r" / "1.pt", **common))
+    assert (tmp_path / "r" / "2.pt").exists() and len(losses(tmp_path / "r")) == 2
+
+
+def test_torchrun_two_cpu_processes(small_chunks, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "dance",
+           "train", "phase_tcn_mel", "--chunks-path", str(small_chunks), "-t", "ddp", "-e", "1", "-b", "1",
+           "--dataset-size", "4", "--checkpoints", str(tmp_path)]
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "2 process(es)" in result.stdout
+    assert (tmp_path / "ddp" / "1.pt").exists() and len(losses(tmp_path / "ddp")) == 1
