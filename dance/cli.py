@@ -119,6 +119,17 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
                        description="Copy a checkpoint's model (without optimiser state) to dance/default_model.pt, the model used when --model is not given.")
     p.add_argument("checkpoint", type=Path, help="checkpoint to ship, e.g. checkpoints/default/12.pt")
 
+    p = sub.add_parser("export", help="export a model to ONNX for the browser and ONNX Runtime",
+                       description="Export the streaming model to one ONNX file (inputs frames [1,T,320], anticipation [1], state [1,S]; outputs sin_cos [1,T,2], new_state) plus a .json with its conventions, then check it against PyTorch on noise.")
+    p.add_argument("--model", type=Path, help="checkpoint (.pt); default: the shipped model")
+    p.add_argument("--out", type=Path, default=Path("web/model.onnx"), help="ONNX file to write (default %(default)s)")
+
+    p = sub.add_parser("serve", help="serve the web page that follows the bar from the microphone",
+                       description="Serve the browser page (web/) with onnxruntime-web and an exported model on a local address. Open it, allow the microphone or pick a file.")
+    p.add_argument("--model", type=Path, default=Path("web/model.onnx"), help="exported ONNX model (default %(default)s)")
+    p.add_argument("--port", type=int, default=8000, help="port (default %(default)s)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s; 0.0.0.0 to reach it from a phone on your network)")
+
     p = sub.add_parser("view", help="picture of a model's phase over time for one audio file",
                        description="Draw the predicted bar phase of one audio file over time (and the truth, when a .bars.csv sits beside the audio).")
     p.add_argument("audio", type=Path, help="audio file")
@@ -167,6 +178,31 @@ def run_ship(args: argparse.Namespace) -> None:
     print(f"{args.checkpoint} -> {DEFAULT_MODEL}")
 
 
+def run_export(args: argparse.Namespace) -> None:
+    import numpy as np
+    from dance import inference
+    from dance.export import OnnxModel, export_onnx, max_difference
+
+    model = inference.load_model(args.model)
+    if not hasattr(model, "parameters"):
+        raise ValueError("--model must be a PyTorch checkpoint (.pt)")
+    export_onnx(model, args.out)
+    noise = np.random.default_rng(0).normal(0, 0.1, 10 * config.SAMPLE_RATE).astype(np.float32)
+    difference = max_difference(model, OnnxModel(args.out), noise, config.ANTICIPATION_MAX, block=7)
+    print(f"{args.out} ({args.out.stat().st_size / 1e6:.1f} MB), {args.out.with_suffix('.json')}; max |PyTorch - ONNX Runtime| on 10 s of noise: {difference:.1e}")
+
+
+def run_serve(args: argparse.Namespace) -> None:
+    from dance.serve import make_server
+
+    server = make_server(args.model, args.port, args.host)
+    print(f"dance page: http://{args.host}:{server.server_address[1]}/  (Ctrl-C stops)", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+
+
 def run_view(args: argparse.Namespace) -> None:
     from dance import inference
     from dance.data.labels import phase_at
@@ -202,11 +238,14 @@ def main(argv: list[str] | None = None) -> int:
     from dance.data.synth import SynthError
     from dance.model.selector import CheckpointError
     from dance.train import TrainingError
+    from dance.export import ExportError
+    from dance.serve import ServeError
 
     try:
-        commands = {"data": run_data, "train": run_train, "predict": run_predict, "eval": run_eval, "ship": run_ship, "view": run_view}
+        commands = {"data": run_data, "train": run_train, "predict": run_predict, "eval": run_eval, "ship": run_ship, "view": run_view,
+                    "export": run_export, "serve": run_serve}
         commands[args.command](args)
-    except (DataError, SynthError, MMAError, AudioError, CheckpointError, TrainingError, FileNotFoundError, ValueError) as e:
+    except (DataError, SynthError, MMAError, AudioError, CheckpointError, TrainingError, ExportError, ServeError, FileNotFoundError, ValueError) as e:
         print(f"dance: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

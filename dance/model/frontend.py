@@ -31,8 +31,8 @@ def mel_filterbank(n_fft: int, n_mels: int, fmin: float, fmax: float) -> torch.T
 class CausalLogMel(nn.Module):
     def __init__(self, n_fft: int = 512, n_mels: int = 64, fmin: float = 30.0, fmax: float = 8000.0):
         super().__init__()
-        if n_fft < config.FRAME_SIZE:
-            raise ValueError("n_fft must cover at least one frame")
+        if not config.FRAME_SIZE <= n_fft <= 2 * config.FRAME_SIZE:
+            raise ValueError(f"n_fft must be between one and two frames ({config.FRAME_SIZE}-{2 * config.FRAME_SIZE} samples)")
         self.n_fft = n_fft
         self.n_mels = n_mels
         self.history = n_fft - config.FRAME_SIZE  # samples carried from earlier frames
@@ -47,9 +47,10 @@ class CausalLogMel(nn.Module):
 
     def forward(self, frames: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """frames [B, T, FRAME_SIZE], state [B, history] -> log-mel [B, n_mels, T], new state."""
-        batch, steps, _ = frames.shape
-        samples = torch.cat([state, frames.reshape(batch, steps * config.FRAME_SIZE)], dim=1)
-        windows = samples.unfold(1, self.n_fft, config.FRAME_SIZE)  # [B, T, n_fft], each ending at its frame's end
+        # each window is the tail of the previous frame plus the frame itself,
+        # so it ends at the frame's end (slices and a concat: plain ONNX ops)
+        tails = torch.cat([state[:, None, :], frames[:, :-1, config.FRAME_SIZE - self.history:]], dim=1)
+        windows = torch.cat([tails, frames], dim=2)  # [B, T, n_fft]
         power = (windows @ self.dft_real) ** 2 + (windows @ self.dft_imag) ** 2
         log_mel = torch.log(power @ self.mel + 1e-6)
-        return log_mel.transpose(1, 2), samples[:, samples.shape[1] - self.history:]
+        return log_mel.transpose(1, 2), frames[:, -1, config.FRAME_SIZE - self.history:]
