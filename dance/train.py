@@ -24,6 +24,7 @@ from dance import config
 from dance.data.dataset import ChunkDataset, find_chunks, split_by_song
 from dance.data.labels import future_phase
 from dance.model import selector
+from dance.plots import loss_curve_picture
 
 
 class TrainingError(Exception):
@@ -163,6 +164,7 @@ def train(o: Options) -> Path:
             selector.save(out / f"{epoch}.pt", model, epoch=epoch, optimizer=optimizer.state_dict(),
                           train_loss=total / max(1, count), validation_loss=validation)
             write_loss_row(out / "loss.csv", epoch, total / max(1, count), validation)
+            loss_curve_picture(out / "loss.csv", out / "loss.png")
             print(f"epoch {epoch}: train {total / max(1, count):.4f}  validation {validation:.4f}  -> {out / f'{epoch}.pt'}")
     if world > 1:
         dist.destroy_process_group()

@@ -66,3 +66,22 @@ def test_a_broken_onnx_file_is_a_one_line_error(exported, tmp_path):
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and "is not a loadable ONNX model" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_export_command_writes_and_checks_the_model(exported, tmp_path):
+    _, folder, _ = exported
+    result = subprocess.run([sys.executable, "-m", "dance", "export", "--model", str(folder / "model.pt"), "--out", str(tmp_path / "m.onnx")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "max |PyTorch - ONNX Runtime|" in result.stdout
+    assert (tmp_path / "m.onnx").exists() and (tmp_path / "m.json").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["export", "--model", "missing.pt"], "does not exist"),
+    (["serve", "--model", "missing.onnx", "--port", "0"], "no exported model at missing.onnx"),
+])
+def test_export_and_serve_bad_input_is_one_line(tmp_path, args, message):
+    result = subprocess.run([sys.executable, "-m", "dance", *args], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert result.returncode == 2 and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
