@@ -74,6 +74,8 @@ def score(item: Labelled, times: np.ndarray, predicted: np.ndarray, anticipation
     lock_start = metrics.time_to_lock(times, predicted, truth, times[0], float(bar_lengths[0]))
     after_changes = []
     for point in metrics.change_points(item.bar_starts, item.meters):
+        if not times[0] <= point <= times[-1]:
+            continue
         local_bar = float(bar_lengths[min(np.searchsorted(item.bar_starts, point), len(bar_lengths) - 1)])
         after_changes.append(metrics.time_to_lock(times, predicted, truth, point, local_bar) / local_bar)
     return {
