@@ -44,14 +44,16 @@ from dance.inference import DEFAULT_MODEL, load_model, predict_phase  # noqa: E4
 ANCHOR_RATE = 44100  # madmom's models expect 44.1 kHz; BeatNet resamples itself
 
 
-def excerpt(item: Labelled, start: float, seconds: float, name: str, subset: str) -> tuple[str, Labelled]:
+def excerpt(item: Labelled, start: float, seconds: float, name: str, subset: str, change: float | None = None):
+    """(subset, excerpt, time of the change within the excerpt or None)."""
     first, last = int(start * config.SAMPLE_RATE), int((start + seconds) * config.SAMPLE_RATE)
     starts = item.bar_starts - start
-    return subset, replace(item, name=name, samples=item.samples[first:last], bar_starts=starts,
-                           truth=lambda times, a, starts=starts: phase_at(times, starts))
+    cut = replace(item, name=name, samples=item.samples[first:last], bar_starts=starts,
+                  truth=lambda times, a, starts=starts: phase_at(times, starts))
+    return subset, cut, None if change is None else change - start
 
 
-def choose(items: list[Labelled], per_subset: int, seconds: float) -> list[tuple[str, Labelled]]:
+def choose(items: list[Labelled], per_subset: int, seconds: float) -> list[tuple[str, Labelled, float | None]]:
     """(subset, excerpt) pairs: up to per_subset per meter and per change kind, and mid-bar starts."""
     chosen, counts = [], defaultdict(int)
     for item in items:
@@ -64,7 +66,8 @@ def choose(items: list[Labelled], per_subset: int, seconds: float) -> list[tuple
         for kind, points in (("tempo change", tempo_changes), ("meter change", meter_changes)):
             if points and counts[kind] < per_subset and points[0] > 10:
                 counts[kind] += 1
-                chosen.append(excerpt(item, points[0] - 15 if points[0] > 15 else 0.0, seconds, f"{item.name}-{kind.split()[0]}", kind))
+                start = points[0] - 15 if points[0] > 15 else 0.0
+                chosen.append(excerpt(item, start, seconds, f"{item.name}-{kind.split()[0]}", kind, points[0]))
         if counts["mid-bar start"] < per_subset and len(lengths) > 8:
             counts["mid-bar start"] += 1
             start = float(item.bar_starts[3] + 0.4 * lengths[3])
@@ -84,13 +87,13 @@ def phase_from_downbeats(times: np.ndarray, downbeats: list[float]) -> np.ndarra
     return phases
 
 
-def run_anchors(venv: Path, items: list[tuple[str, Labelled]], folder: Path) -> dict | None:
+def run_anchors(venv: Path, items: list, folder: Path) -> dict | None:
     python = venv / "bin" / "python"
     if not python.exists():
         print(f"no anchors venv at {venv} (make one with ../shared/anchors/install.sh {venv}); measuring dance alone", file=sys.stderr)
         return None
     paths = []
-    for _, item in items:
+    for _, item, _ in items:
         path = folder / f"{item.name}.wav"
         soundfile.write(str(path), resample_poly(item.samples, 441, 160).astype(np.float32), ANCHOR_RATE)
         paths.append(str(path))
@@ -100,24 +103,33 @@ def run_anchors(venv: Path, items: list[tuple[str, Labelled]], folder: Path) -> 
     return {Path(p).stem: r for p, r in results.items()}
 
 
-def measure(items, model, anchors) -> tuple[list[dict], dict]:
-    rows, speed = [], defaultdict(lambda: [0.0, 0.0])
-    for subset, item in items:
+def measure(items, model, anchors) -> tuple[list[dict], dict, dict]:
+    """Rows of scores, seconds of processing per second of audio, and the
+    phase error around each tempo change (tracker -> list of (t - change, error))."""
+    rows, speed, around_changes = [], defaultdict(lambda: [0.0, 0.0]), defaultdict(list)
+
+    def record(subset, item, change, tracker, times, predicted, anticipation):
+        rows.append({**score(item, times, predicted, anticipation), "subset": subset, "tracker": tracker})
+        if subset == "tempo change":
+            error = metrics.circular_distance(predicted, item.true_phase(times, anticipation))
+            around_changes[tracker].append((times - change, error))
+
+    for subset, item, change in items:
         seconds = len(item.samples) / config.SAMPLE_RATE
         for anticipation in (0.0, config.ANTICIPATION_MAX):
             start = time.perf_counter()
             times, predicted = predict_phase(model, item.samples, anticipation)
             speed["dance (PyTorch, streaming)"][0] += time.perf_counter() - start
             speed["dance (PyTorch, streaming)"][1] += seconds
-            rows.append({**score(item, times, predicted, anticipation), "subset": subset, "tracker": f"dance @ {anticipation:.1f} s"})
+            record(subset, item, change, f"dance @ {anticipation:.1f} s", times, predicted, anticipation)
         if anchors is not None:
             times = frame_instants(len(item.samples) // config.FRAME_SIZE)
             for name, label in (("beatnet", "BeatNet (online)"), ("madmom", "madmom (offline)")):
                 found = anchors[item.name]
-                rows.append({**score(item, times, phase_from_downbeats(times, found[name]), 0.0), "subset": subset, "tracker": label})
+                record(subset, item, change, label, times, phase_from_downbeats(times, found[name]), 0.0)
                 speed[label][0] += found[f"{name}_seconds"]
                 speed[label][1] += seconds
-    return rows, {k: v[0] / v[1] for k, v in speed.items()}
+    return rows, {k: v[0] / v[1] for k, v in speed.items()}, around_changes
 
 
 def summarise(rows: list[dict]) -> dict:
@@ -164,6 +176,23 @@ def f1_chart(table: dict, out: Path) -> None:
     plt.close(fig)
 
 
+def change_chart(around_changes: dict, out: Path) -> None:
+    """Mean phase error against time since a tempo change, per tracker."""
+    grid = np.arange(-10, 20, 0.25)
+    fig, ax = plt.subplots(figsize=(11, 3.6))
+    for tracker, curves in around_changes.items():
+        errors = [np.interp(grid, t, e, left=np.nan, right=np.nan) for t, e in curves]
+        ax.plot(grid, np.nanmean(errors, axis=0), label=f"{tracker} ({len(curves)} songs)")
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_xlabel("seconds since the tempo change")
+    ax.set_ylabel("mean phase error (bars)")
+    ax.set_ylim(0, 0.5)
+    ax.legend(fontsize=8, ncol=2)
+    fig.tight_layout()
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rendered", type=Path, default=Path("data/rendered/validation"))
@@ -181,11 +210,13 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="dance-compare-") as tmp:
         anchors = run_anchors(args.anchors_venv, items, Path(tmp))
-    rows, speed = measure(items, load_model(args.model), anchors)
+    rows, speed, around_changes = measure(items, load_model(args.model), anchors)
     table = summarise(rows)
     (args.out / "compare.json").write_text(json.dumps({"rows": rows, "summary": table, "speed": speed}, indent=2))
     (args.out / "compare.md").write_text(markdown(table, speed) + "\n")
     f1_chart(table, args.out / "f1_by_subset.png")
+    if around_changes:
+        change_chart(around_changes, args.out / "error_after_tempo_change.png")
     print(markdown(table, speed))
 
 

@@ -222,7 +222,7 @@ def run_view(args: argparse.Namespace) -> None:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dance", description="Real-time bar phase from audio: data, training, prediction.")
-    p.add_argument("-v", "--verbose", action="store_true", help="log every skipped file and more")
+    p.add_argument("-v", "--verbose", action="store_true", help="log in more detail (skipped files are always logged)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_data_commands(sub)
     add_model_commands(sub)
