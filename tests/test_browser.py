@@ -17,28 +17,35 @@ from dance.export import OnnxModel, export_onnx
 from dance.inference import DEFAULT_MODEL, load_model, predict_phase
 from dance.metrics import downbeats
 from tests.browser import mic_flags, page_at, served
-from tests.midi_helpers import TPB, write_midi
+from dance.corpus.generator import compose
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "results" / "browser"
 MIC_SECONDS = 24
-TRUE_DOWNBEAT_F1 = 0.8  # the shipped model on this drum track, through the live audio path
+LIVE_F1_LOSS = 0.15  # downbeat F1 the live path may lose against the same model offline
+
+
+def steady_four_four_seed() -> int:
+    """The first generator seed whose song is 4/4 throughout at one tempo, with drums."""
+    for seed in range(1000):
+        midi = compose(seed)
+        meters = {(m.numerator, m.denominator) for t in midi.tracks for m in t if m.type == "time_signature"}
+        tempos = {m.tempo for t in midi.tracks for m in t if m.type == "set_tempo"}
+        drums = any(m.type == "note_on" and m.channel == 9 for t in midi.tracks for m in t)
+        if meters == {(4, 4)} and len(tempos) == 1 and drums:
+            return seed
+    raise AssertionError("no steady 4/4 song among the first 1000 seeds")
 
 
 @pytest.fixture(scope="module")
 def song(tmp_path_factory):
-    """A 4/4 song with drums and bass at 100 BPM, as a 16 kHz mono 16-bit WAV, with its bar starts."""
+    """A steady 4/4 default-corpus song rendered with FluidR3_GM, as a 16 kHz mono 16-bit WAV, with its bar starts."""
     folder = tmp_path_factory.mktemp("browser")
     (folder / "midi").mkdir()
-    bars = 24
-    notes = []
-    for beat in range(bars * 4):
-        tick = beat * TPB
-        notes.append((tick, tick + TPB // 2, 36 if beat % 4 == 0 else (38 if beat % 2 else 42)))
-    write_midi(folder / "midi" / "song.mid", tempos=[(0, 600000)], notes=notes, channel=9)
+    compose(steady_four_four_seed()).save(str(folder / "midi" / "song.mid"))
     pipeline.render(folder / "midi", folder / "rendered", ["FluidR3_GM.sf2"], workers=1, seed=0, jitter=0.0)
     (ogg,) = (folder / "rendered").glob("*.ogg")
     wav = folder / "song.wav"
-    soundfile.write(str(wav), read_audio(ogg), config.SAMPLE_RATE, subtype="PCM_16")
+    soundfile.write(str(wav), read_audio(ogg)[: 60 * config.SAMPLE_RATE], config.SAMPLE_RATE, subtype="PCM_16")
     bar_starts = np.loadtxt(ogg.with_suffix(".bars.csv"), delimiter=",", skiprows=1)[:, 0]
     return wav, bar_starts
 
@@ -80,17 +87,23 @@ def test_microphone_path_follows_the_downbeats(site, song):
     assert 0.9 * 50 <= live["frames"] / MIC_SECONDS <= 1.05 * 50
     phases = np.array(live["log"])
     samples, _ = soundfile.read(str(wav), dtype="float32")
-    _, python = predict_phase(OnnxModel(model), samples, 0.0)
+    python_times, python = predict_phase(OnnxModel(model), samples, 0.0)
     # the fake microphone plays the file from about when capture starts; find
     # the shift between the page's frames and the file's frames, then compare
     skip = 5 * config.FRAMES_PER_SECOND
-    shifts = range(-50, 51)  # within half a bar of this 2.4 s bar, so a bar-long shift cannot pass for a match
-    differences = [circular(phases[skip: len(phases) - 51], python[skip + shift: skip + shift + len(phases) - 51 - skip]).mean() for shift in shifts]
+    shifts = range(-25, 26)  # within +-0.5 s: less than half of any bar of 60-180 BPM 4/4
+    differences = [circular(phases[skip: len(phases) - 26], python[skip + shift: skip + shift + len(phases) - 26 - skip]).mean() for shift in shifts]
     shift = shifts[int(np.argmin(differences))]
     page_times = (np.arange(len(phases)) + 1 + shift) * config.FRAME_SECONDS  # in file time
-    reference = bar_starts[(bar_starts > 5) & (bar_starts < page_times[-1] - 1)]
-    truth = mir_eval.beat.f_measure(reference, mir_eval.beat.trim_beats(downbeats(page_times, phases)), 0.07)
+    def window(instants):  # the stretch both runs heard, past the first 5 s
+        return instants[(instants > 5) & (instants < page_times[-1] - 1)]
+
+    reference = window(bar_starts)
+    truth = mir_eval.beat.f_measure(reference, window(downbeats(page_times, phases)), 0.07)
+    offline = mir_eval.beat.f_measure(reference, window(downbeats(python_times, python)), 0.07)
     print(f"microphone path: {live['frames']} frames in {MIC_SECONDS} s, 0 dropped; page frame k = file frame k{shift:+d}; "
-          f"mean phase difference to Python on the same file {min(differences):.4f} bar; downbeat F1 against the truth {truth:.2f}")
+          f"mean phase difference to Python on the same file {min(differences):.4f} bar; downbeat F1 against the truth "
+          f"{truth:.2f} live, {offline:.2f} offline in Python")
     assert min(differences) < 0.05
-    assert truth >= TRUE_DOWNBEAT_F1
+    # the live path may lose a little to resampling in the fake device, no more
+    assert truth >= offline - LIVE_F1_LOSS
