@@ -87,8 +87,7 @@ def choose_tempo(rng: np.random.Generator, meter: tuple[int, int]) -> float:
     return float(np.clip(beat_bpm * 1.5 if compound else beat_bpm, 50, 240))
 
 
-def choose_sections(rng: np.random.Generator, quarter_bpm: float, seconds: float) -> list[Section]:
-    meters = choose_meters(rng)
+def choose_sections(rng: np.random.Generator, meters: list[tuple[int, int]], quarter_bpm: float, seconds: float) -> list[Section]:
     sections = []
     for n, d in meters:
         bar_seconds = n * 4 / d * 60 / quarter_bpm
@@ -190,8 +189,9 @@ def melody_bar(c: Composer, bar_start: int, bar_ticks: int, chord: list[int], sc
 def compose(seed: int) -> mido.MidiFile:
     rng = np.random.default_rng(seed)
     c = Composer(rng)
-    quarter_bpm = choose_tempo(rng, choose_meters(rng)[0])
-    sections = choose_sections(rng, quarter_bpm, rng.uniform(45, 150))
+    meters = choose_meters(rng)
+    quarter_bpm = choose_tempo(rng, meters[0])
+    sections = choose_sections(rng, meters, quarter_bpm, rng.uniform(45, 150))
     key = int(rng.integers(48, 60))
     scale = SCALES[rng.choice(list(SCALES))]
     scale_notes = [key + 12 + s for s in scale]
