@@ -34,9 +34,9 @@ MIN_FREE_DISK_BYTES = 2 * 1024**3
 MIN_BARS = 4  # a song with fewer bars of music is skipped
 TIMING_JITTER_MAX_SECONDS = 0.05  # per-note jitter j*r, j ~ U(0, this), r ~ U(-1, 1)
 
-# Where the bar grid is trusted: the first bar of a song shorter than the next
-# is a pickup (anacrusis) and the phase origin moves to the bar after it.
-MAX_BEAT_MARKER_BARS = 2  # more 1/x bars than this means the meter is a beat marker
+# A meter of 1/x for more bars than this is a beat marker, not a meter (one such
+# bar at the start is a normal pickup); the song is skipped.
+MAX_BEAT_MARKER_BARS = 2
 
 SOUNDFONT_DIRS = ("/usr/share/sounds/sf2", "/usr/share/sounds/sf3")
 DEFAULT_SOUNDFONTS = ("FluidR3_GM.sf2", "MuseScore_General_Lite.sf3", "TimGM6mb.sf2")
