@@ -12,13 +12,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import os
 import platform
 import subprocess
 import tempfile
 import time
 from pathlib import Path
-
-import os
 
 from dance.corpus.default import write_corpus
 from dance.data import pipeline, synth
@@ -61,8 +60,8 @@ def main() -> None:
     floor = results["FluidSynth bare render (floor)"]
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
           f"{len(midi_files)} songs, {music:.0f} s of music, soundfont {soundfont.name}, {args.workers} worker(s)")
-    print(f"| path | wall s | music s per wall s | x bare render |")
-    print(f"|---|---|---|---|")
+    print("| path | wall s | music s per wall s | x bare render |")
+    print("|---|---|---|---|")
     for name, seconds in results.items():
         print(f"| {name} | {seconds:.1f} | {music / seconds:.0f} | {seconds / floor:.2f} |")
 

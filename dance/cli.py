@@ -80,6 +80,10 @@ def run_data(args: argparse.Namespace) -> None:
         print(view_chunk(args.chunk, args.out or args.chunk.with_suffix(".png")))
 
 
+def add_model_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", type=Path, help="checkpoint (.pt) or exported model (.onnx); default: the shipped model")
+
+
 def add_model_commands(sub: argparse._SubParsersAction) -> None:
     from dance.model.selector import MODELS
 
@@ -102,7 +106,7 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="phase of every 20 ms frame of an audio file, as CSV",
                        description="Run a model causally over an audio file (wav, ogg, flac, mp3; any rate; mono or stereo) and write CSV rows `time,phase`: time = end of the frame + anticipation, the instant whose bar phase the row states.")
     p.add_argument("audio", type=Path, help="audio file")
-    p.add_argument("--model", type=Path, help="checkpoint (.pt); default: the shipped model")
+    add_model_option(p)
     p.add_argument("--anticipation", type=float, default=0.0, help="predict this many seconds ahead, 0 to 0.5 (default %(default)s)")
     p.add_argument("--out", type=Path, help="CSV to write (default: AUDIO with .phase.csv)")
     p.add_argument("--downbeats", type=Path, help="also write the downbeat times the phase implies, one per line")
@@ -110,7 +114,7 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="phase error, downbeat F1 and time to lock on labelled audio",
                        description="Score a model on a folder of rendered songs (.ogg + .bars.csv from `dance data render`) or chunks (.ogg + .phase) at anticipation 0 and 0.5 s: a markdown table, eval.json and one PNG per file in --out.")
     p.add_argument("folder", type=Path, help="folder of labelled audio")
-    p.add_argument("--model", type=Path, help="checkpoint (.pt); default: the shipped model")
+    add_model_option(p)
     p.add_argument("--out", type=Path, default=Path("results/eval"), help="folder for eval.json, eval.md and pictures (default %(default)s)")
     p.add_argument("--limit", type=int, help="score only the first N files")
     p.add_argument("--no-pictures", action="store_true", help="skip the per-file PNGs")
@@ -121,7 +125,7 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("export", help="export a model to ONNX for the browser and ONNX Runtime",
                        description="Export the streaming model to one ONNX file (inputs frames [1,T,320], anticipation [1], state [1,S]; outputs sin_cos [1,T,2], new_state) plus a .json with its conventions, then check it against PyTorch on noise.")
-    p.add_argument("--model", type=Path, help="checkpoint (.pt); default: the shipped model")
+    p.add_argument("--model", type=Path, help="checkpoint (.pt) to export; default: the shipped model")
     p.add_argument("--out", type=Path, default=Path("web/model.onnx"), help="ONNX file to write (default %(default)s)")
 
     p = sub.add_parser("serve", help="serve the web page that follows the bar from the microphone",
@@ -133,7 +137,7 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("view", help="picture of a model's phase over time for one audio file",
                        description="Draw the predicted bar phase of one audio file over time (and the truth, when a .bars.csv sits beside the audio).")
     p.add_argument("audio", type=Path, help="audio file")
-    p.add_argument("--model", type=Path, help="checkpoint (.pt); default: the shipped model")
+    add_model_option(p)
     p.add_argument("--anticipation", type=float, default=0.0, help="seconds ahead, 0 to 0.5 (default %(default)s)")
     p.add_argument("--out", type=Path, help="PNG to write (default: AUDIO with .png)")
 
@@ -206,14 +210,14 @@ def run_serve(args: argparse.Namespace) -> None:
 def run_view(args: argparse.Namespace) -> None:
     from dance import inference
     from dance.data.labels import phase_at
+    from dance.data.pipeline import read_bars_csv
     from dance.plots import prediction_picture
-    import numpy as np
 
     times, phases = inference.predict_file(inference.load_model(args.model), args.audio, args.anticipation)
     bars_csv = args.audio.with_suffix(".bars.csv")
     truth = reference = None
     if bars_csv.exists():
-        reference = np.loadtxt(bars_csv, delimiter=",", skiprows=1, ndmin=2)[:, 0]
+        reference = read_bars_csv(bars_csv)
         truth = phase_at(times, reference)
         reference = reference[reference <= times[-1]]
     print(prediction_picture(times, phases, args.out or args.audio.with_suffix(".png"),

@@ -42,8 +42,10 @@ def export_onnx(model: torch.nn.Module, out: Path) -> Path:
 
 def max_difference(model: torch.nn.Module, onnx_model: "OnnxModel", samples: np.ndarray, anticipation: float, block: int) -> float:
     """Largest |PyTorch - ONNX Runtime| over [sin, cos] outputs, ONNX streamed `block` frames per call."""
-    n = len(samples) // config.FRAME_SIZE
-    frames = torch.from_numpy(np.ascontiguousarray(samples[: n * config.FRAME_SIZE], dtype=np.float32)).view(1, n, config.FRAME_SIZE)
+    from dance.inference import to_frames
+
+    frames = to_frames(samples)
+    n = frames.shape[1]
     a = torch.tensor([anticipation])
     with torch.no_grad():
         reference, _ = model(frames, a, model.initial_state(1))

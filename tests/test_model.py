@@ -1,7 +1,6 @@
 """phase_tcn_mel: streaming equals the whole-sequence pass, causality, size,
 and checkpoints that rebuild their model or fail with a clear message."""
 
-import numpy as np
 import pytest
 import torch
 

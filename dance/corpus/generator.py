@@ -213,7 +213,6 @@ def compose(seed: int) -> mido.MidiFile:
     pickup_eighths = int(rng.choice([2, 4])) if rng.random() < 0.2 else 0
     pickup_ticks = pickup_eighths * EIGHTH
 
-    meta = mido.MidiTrack()
     meta_events = []
     if pickup_ticks:
         meta_events.append((0, mido.MetaMessage("time_signature", numerator=pickup_eighths // 2, denominator=4)))

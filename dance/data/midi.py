@@ -46,7 +46,6 @@ class Bar:
 
 @dataclass
 class Song:
-    path: Path
     midi: mido.MidiFile
     notes: list[Note]
     bars: list[Bar]  # from the phase origin on; the first is a full bar
@@ -192,7 +191,7 @@ def read_song(path: Path) -> Song:
         raise SkipSong("too short", f"{len(ticks)} bars")
     starts = tempo_map.to_seconds([t for t, _, _ in ticks])
     bars = [Bar(float(s), n, d) for s, (_, n, d) in zip(starts, ticks)]
-    return Song(Path(path), midi, notes, bars, music_end, tempo_map)
+    return Song(midi, notes, bars, music_end, tempo_map)
 
 
 def write_render_midi(song: Song, out_path: Path, rng: np.random.Generator | None = None,
