@@ -4,6 +4,7 @@ hyperparameters with its weights, so the file alone rebuilds the model."""
 from __future__ import annotations
 
 import os
+import pickle
 from pathlib import Path
 
 import torch
@@ -43,7 +44,12 @@ def read(path: Path) -> dict:
     if not Path(path).is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
+        # weights_only: plain containers, numbers, strings and tensors; a pickle
+        # that names any other class or function is refused before it runs
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise CheckpointError(f"{path} is not a dance checkpoint: it holds objects other than weights and plain values, "
+                              "which are never loaded (they could run code)") from None
     except Exception as e:
         raise CheckpointError(f"{path} is not a dance checkpoint ({type(e).__name__})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
