@@ -40,3 +40,16 @@ MAX_BEAT_MARKER_BARS = 2
 
 SOUNDFONT_DIRS = ("/usr/share/sounds/sf2", "/usr/share/sounds/sf3")
 DEFAULT_SOUNDFONTS = ("FluidR3_GM.sf2", "MuseScore_General_Lite.sf3", "TimGM6mb.sf2")
+
+# music21 corpus (the `music21` wheel): which composers and collections may be
+# trained on and which are kept for the real-music development benchmark. Whole
+# collections are held out, never single pieces, so the benchmark shares no
+# composer or collection with training.
+MUSIC21_TRAINING_COLLECTIONS = (
+    "bach", "handel", "corelli", "cpebach", "haydn", "monteverdi", "palestrina", "josquin",
+    "trecento", "ciconia", "luca", "ryansMammoth", "essenFolksong", "verdi", "weber", "schoenberg",
+)
+MUSIC21_BENCHMARK_COLLECTIONS = (
+    "beethoven", "mozart", "schumann_robert", "schumann_clara", "joplin", "chopin", "schubert",
+    "oneills1850", "airdsAirs",
+)

@@ -49,6 +49,8 @@ class Options:
     seed: int = 0
     checkpoints: Path = Path("checkpoints")
     loader_workers: int = 0
+    init: Path | None = None  # start from these weights (fine-tuning)
+    augment: bool = True  # the acoustic chain of dance/data/augment.py on training chunks
     hparams: dict | None = None
 
 
@@ -105,7 +107,7 @@ def load_data(o: Options) -> tuple[ChunkDataset, ChunkDataset]:
     train, validation = split_by_song(chunks, o.validation_fraction)
     if not train:
         raise TrainingError(f"all {len(chunks)} chunks fell in the validation split; add songs or lower --validation-fraction")
-    return ChunkDataset(train), ChunkDataset(validation)
+    return ChunkDataset(train, augment=o.augment), ChunkDataset(validation)
 
 
 def train(o: Options) -> Path:
@@ -120,6 +122,8 @@ def train(o: Options) -> Path:
     if o.resume:
         model, payload = selector.load(o.resume, expect=o.model)
         start_epoch, optimizer_state = payload.get("epoch", 0) + 1, payload.get("optimizer")
+    elif o.init:
+        model, _ = selector.load(o.init, expect=o.model)
     else:
         model = selector.create(o.model, **(o.hparams or {}))
     model.to(device).train()
@@ -131,7 +135,8 @@ def train(o: Options) -> Path:
 
     sampler = DistributedSampler(train_set, world, rank, shuffle=True, seed=o.seed) if world > 1 else None
     loader = DataLoader(train_set, batch_size=o.batch_size, shuffle=sampler is None, sampler=sampler,
-                        num_workers=o.loader_workers, drop_last=len(train_set) >= o.batch_size,
+                        num_workers=o.loader_workers, persistent_workers=o.loader_workers > 0,  # workers keep their decoded-chunk cache
+                        drop_last=len(train_set) >= o.batch_size,
                         generator=torch.Generator().manual_seed(o.seed))
     warmup = int(o.warmup_seconds * config.FRAMES_PER_SECOND)
     anticipation_rng = torch.Generator().manual_seed(o.seed)

@@ -1,57 +1,111 @@
-"""Write the embedded default corpus: procedural songs and MMA accompaniments,
-half each, as plain MIDI files in OUT/generated and OUT/mma."""
+"""Write the embedded default corpus as plain MIDI files, one folder per source:
+OUT/generated (the procedural generator), OUT/mma (MMA grooves) and
+OUT/music21 (real compositions from the music21 corpus). Every song is then
+*performed* (`performance.py`): an expressive tempo map, per-part timing and
+dynamics, and for generated and MMA songs sometimes no drums, drums only or
+breaks. OUT/corpus.json records each song's source and performance."""
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing
+from collections import Counter
 from pathlib import Path
 
+import mido
+import numpy as np
 from tqdm import tqdm
 
-from dance.corpus import generator, mma
-from dance.data.audio import write_atomic
+from dance.corpus import generator, mma, music21_source, performance
+from dance.data.audio import write_atomic, write_text
 
 log = logging.getLogger("dance.corpus")
 MMA_ATTEMPTS = 5  # grooves whose meter MMA and the MIDI disagree on are retried with another seed
+# share of songs from each source; song i takes its source from this cycle
+SOURCE_CYCLE = ("generated", "music21", "mma", "generated", "music21", "mma", "generated", "music21", "mma", "music21")
+# band songs (generator, MMA): how often the arrangement changes; music21 pieces have no drums
+BAND_ARRANGEMENTS = {"as_written": 0.6, "no_drums": 0.1, "drums_only": 0.15, "breaks": 0.15}
 
 
-def write_generated(task: tuple[Path, int]) -> str | None:
-    path, seed = task
-    write_atomic(path, lambda tmp: generator.compose(seed).save(str(tmp)))
-    return None
+def performed(midi, seed: int, arrangements: dict[str, float] | None):
+    return performance.perform(midi, np.random.default_rng([seed, 1]), arrangements)
 
 
-def write_mma(task: tuple[Path, int]) -> str | None:
-    path, seed = task
+def write_generated(task: tuple[Path, int, object]) -> dict:
+    path, seed, _ = task
+    midi, how = performed(generator.compose(seed), seed, BAND_ARRANGEMENTS)
+    write_atomic(path, lambda tmp: midi.save(str(tmp)))
+    return {"tempo": how.tempo_style, "arrangement": how.arrangement}
+
+
+def write_mma(task: tuple[Path, int, object]) -> dict:
+    path, seed, _ = task
     errors = []
     for attempt in range(MMA_ATTEMPTS):
         try:
-            write_atomic(path, lambda tmp: mma.write_song(seed * MMA_ATTEMPTS + attempt, tmp))
-            return None
+            raw = path.with_name(f".{path.stem}.raw.mid")
+            mma.write_song(seed * MMA_ATTEMPTS + attempt, raw)
+            midi, how = performed(mido.MidiFile(str(raw)), seed, BAND_ARRANGEMENTS)
+            raw.unlink()
+            write_atomic(path, lambda tmp: midi.save(str(tmp)))
+            return {"tempo": how.tempo_style, "arrangement": how.arrangement}
         except mma.MMAError as e:
             errors.append(str(e))
-    return f"{path.name}: {errors[-1]}"
+    return {"problem": f"{path.name}: {errors[-1]}"}
+
+
+def write_music21(task: tuple[Path, int, Path]) -> dict:
+    path, seed, piece = task
+    try:
+        midi, how = performed(music21_source.piece_to_midi(piece, np.random.default_rng(seed)), seed, None)
+    except music21_source.Music21Error as e:
+        return {"problem": f"{piece.name}: {e}"}
+    write_atomic(path, lambda tmp: midi.save(str(tmp)))
+    return {"tempo": how.tempo_style, "arrangement": "as_written", "piece": str(Path(*piece.parts[piece.parts.index("corpus") + 1:]))}
+
+
+WRITERS = {"generated": write_generated, "mma": write_mma, "music21": write_music21}
 
 
 def write_corpus(out: Path, songs: int, seed: int, workers: int) -> int:
     """Write `songs` MIDI files (existing ones are kept); returns how many exist."""
     mma.grooves()  # fails early with a clear message when MMA is missing
+    sources = [SOURCE_CYCLE[i % len(SOURCE_CYCLE)] for i in range(songs)]
+    pieces = iter(music21_source.choose_pieces(sources.count("music21"), seed))
     tasks = []
-    for i in range(songs):
-        source = "generated" if i % 2 == 0 else "mma"
-        path = out / source / f"{source}-{seed:04d}-{i // 2:05d}.mid"
+    for i, source in enumerate(sources):
+        path = out / source / f"{source}-{seed:04d}-{i:05d}.mid"
+        piece = next(pieces, None) if source == "music21" else None
+        if source == "music21" and piece is None:
+            source, path = "generated", out / "generated" / f"generated-{seed:04d}-{i:05d}.mid"  # the collections ran out
         if not path.exists():
-            tasks.append((write_generated if source == "generated" else write_mma, (path, seed * 1_000_003 + i)))
-    for source in ("generated", "mma"):
+            tasks.append((source, (path, seed * 1_000_003 + i, piece)))
+    for source in WRITERS:
         (out / source).mkdir(parents=True, exist_ok=True)
+    manifest_path = out / "corpus.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     with multiprocessing.get_context("fork").Pool(max(1, workers)) as pool:
-        for problem in tqdm(pool.imap_unordered(call, tasks), total=len(tasks), desc="corpus", unit="song"):
-            if problem:
-                log.warning("skipped %s", problem)
+        for (source, (path, _, _)), record in tqdm(zip(tasks, pool.imap(call, tasks)), total=len(tasks), desc="corpus", unit="song"):
+            if "problem" in record:
+                log.warning("skipped %s", record["problem"])
+                continue
+            manifest[str(path.relative_to(out))] = {"source": source, **record}
+    write_text(manifest_path, json.dumps(manifest, indent=1))
+    print(composition(manifest))
     return sum(1 for _ in out.rglob("*.mid"))
 
 
+def composition(manifest: dict) -> str:
+    """Shares of songs by source, tempo style and arrangement."""
+    lines = []
+    for key in ("source", "tempo", "arrangement"):
+        counts = Counter(record[key] for record in manifest.values())
+        total = sum(counts.values()) or 1
+        lines.append(f"{key:<12}" + ", ".join(f"{name} {100 * n / total:.0f} %" for name, n in counts.most_common()))
+    return "\n".join(lines)
+
+
 def call(task):
-    function, argument = task
-    return function(argument)
+    source, argument = task
+    return WRITERS[source](argument)

@@ -10,6 +10,7 @@ import soundfile
 import torch
 
 from dance import config
+from dance.data.augment import augment
 from dance.data.pipeline import song_of_chunk
 
 
@@ -48,11 +49,14 @@ def read_chunk_audio(path: Path) -> np.ndarray:
 class ChunkDataset(torch.utils.data.Dataset):
     """Item i: (frames float32 [CHUNK_FRAMES, FRAME_SIZE] in [-1, 1],
     phase float32 [LABEL_FRAMES]). Decoded chunks are kept in memory as int16
-    (1 MB per chunk) when `cache` is on, so later epochs skip the OGG decoder."""
+    (1 MB per chunk) when `cache` is on, so later epochs skip the OGG decoder.
+    With `augment`, every item passes through a fresh random acoustic chain
+    (`augment.py`), drawn from torch's generator so a seeded loader repeats it."""
 
-    def __init__(self, chunks: list[Path], cache: bool = True):
+    def __init__(self, chunks: list[Path], cache: bool = True, augment: bool = False):
         self.chunks = list(chunks)
         self.cache: dict[int, tuple[np.ndarray, np.ndarray]] | None = {} if cache else None
+        self.augment = augment
 
     def __len__(self) -> int:
         return len(self.chunks)
@@ -67,5 +71,8 @@ class ChunkDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         samples, labels = self.load(i)
-        frames = torch.from_numpy(samples.astype(np.float32) / 32768.0).view(config.CHUNK_FRAMES, config.FRAME_SIZE)
+        audio = samples.astype(np.float32) / 32768.0
+        if self.augment:
+            audio, _ = augment(audio, np.random.default_rng(int(torch.randint(2**62, ()))))
+        frames = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)).view(config.CHUNK_FRAMES, config.FRAME_SIZE)
         return frames, torch.from_numpy(labels)

@@ -1,0 +1,122 @@
+"""The new corpus sources keep the truth: a music21 piece's pickup and meter
+change reach the bar grid, and a performed tempo curve moves the bar lines
+exactly as worked out by hand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mido
+import numpy as np
+import pytest
+from music21 import meter, note, stream
+
+from dance import config
+from dance.corpus import music21_source, performance
+from dance.data.midi import read_song
+
+
+def score_with_pickup_and_meter_change() -> stream.Score:
+    """A one-quarter pickup, four bars of 4/4, then three bars of 3/4."""
+    part = stream.Part()
+    pickup = stream.Measure(number=0)
+    pickup.timeSignature = meter.TimeSignature("4/4")
+    pickup.append(note.Note("G4", quarterLength=1))
+    pickup.paddingLeft = 3
+    part.append(pickup)
+    for number in range(1, 5):
+        m = stream.Measure(number=number)
+        m.repeatAppend(note.Note("C4", quarterLength=1), 4)
+        part.append(m)
+    for number in range(5, 8):
+        m = stream.Measure(number=number)
+        if number == 5:
+            m.timeSignature = meter.TimeSignature("3/4")
+        m.repeatAppend(note.Note("E4", quarterLength=1), 3)
+        part.append(m)
+    score = stream.Score()
+    score.insert(0, part)
+    return score
+
+
+def test_music21_piece_keeps_pickup_and_meter_change(tmp_path):
+    midi = music21_source.score_to_midi(score_with_pickup_and_meter_change(), np.random.default_rng(0))
+    path = tmp_path / "piece.mid"
+    midi.save(str(path))
+    song = read_song(path)
+    quarter = next(m.tempo for m in midi.tracks[0] if m.type == "set_tempo") / 1e6
+    # phase origin at the first full bar (after the one-quarter pickup), then 4 bars of 4 and 3 of 3 quarters
+    expected = quarter * np.array([1, 5, 9, 13, 17, 20, 23])
+    assert np.allclose(song.bar_starts[:7], expected, atol=1e-6)
+    assert [(b.numerator, b.denominator) for b in song.bars[:7]] == [(4, 4)] * 4 + [(3, 4)] * 3
+
+
+def test_music21_short_piece_is_repeated_with_its_pickup_over_the_last_bar(tmp_path):
+    midi = music21_source.score_to_midi(score_with_pickup_and_meter_change(), np.random.default_rng(1))
+    path = tmp_path / "piece.mid"
+    midi.save(str(path))
+    song = read_song(path)
+    quarter = next(m.tempo for m in midi.tracks[0] if m.type == "set_tempo") / 1e6
+    # each play after the first starts 25 quarters later, its pickup sounding in the last 3/4 bar
+    one_play = np.array([1, 5, 9, 13, 17, 20, 23])
+    assert np.allclose(song.bar_starts[7:14], quarter * (one_play + 25), atol=1e-6)
+    assert np.all(np.diff(song.bar_starts) > 2.9 * quarter)
+
+
+def test_training_and_benchmark_collections_are_disjoint_and_exist():
+    assert not set(config.MUSIC21_TRAINING_COLLECTIONS) & set(config.MUSIC21_BENCHMARK_COLLECTIONS)
+    found = music21_source.collection_files()
+    assert set(found) <= set(config.MUSIC21_TRAINING_COLLECTIONS) and len(found) >= 10
+    pieces = music21_source.choose_pieces(30, seed=0)
+    assert len(set(pieces)) == 30
+    assert not any(part in config.MUSIC21_BENCHMARK_COLLECTIONS for p in pieces for part in Path(p).parts)
+
+
+def four_four_song(bars: int) -> mido.MidiFile:
+    midi = mido.MidiFile(type=1, ticks_per_beat=480)
+    meta = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=500000), mido.MetaMessage("time_signature", numerator=4, denominator=4)])
+    notes = mido.MidiTrack()
+    for _ in range(bars * 4):
+        notes.append(mido.Message("note_on", note=60, velocity=80, time=0))
+        notes.append(mido.Message("note_off", note=60, velocity=0, time=480))
+    midi.tracks.extend([meta, notes])
+    return midi
+
+
+def test_tempo_curve_moves_bar_lines_as_worked_by_hand(tmp_path):
+    """120 BPM; the speed doubles from the second bar: bars of 2 s, then 1 s."""
+    tracks = performance.to_events(four_four_song(bars=6))
+    performance.perform_tempo(tracks, 480, lambda beats, bar_beats: np.where(beats >= 4, 2.0, 1.0))
+    path = tmp_path / "performed.mid"
+    performance.from_events(tracks, 480).save(str(path))
+    song = read_song(path)
+    assert np.allclose(song.bar_starts, [0.0, 2.0, 3.0, 4.0, 5.0, 6.0], atol=1e-6)
+
+
+@pytest.mark.parametrize("style", performance.TEMPO_STYLES)
+def test_every_tempo_style_keeps_notes_on_their_bars(tmp_path, style):
+    """The performed tempo map is the label source: each bar's first note
+    (before per-part timing) must sit on the bar line the labels state."""
+    tracks = performance.to_events(four_four_song(bars=16))
+    rng = np.random.default_rng(3)
+    performance.perform_tempo(tracks, 480, lambda beats, bar_beats: performance.speed_curve(rng, style, beats, bar_beats))
+    path = tmp_path / "performed.mid"
+    performance.from_events(tracks, 480).save(str(path))
+    song = read_song(path)
+    onsets = song.tempo_map.to_seconds([n.start for n in song.notes])
+    assert np.allclose(song.bar_starts, onsets[::4][: len(song.bar_starts)], atol=1e-6)
+    lengths = np.diff(song.bar_starts)
+    assert 2.0 / 1.6 - 1e-3 < lengths.min() and lengths.max() < 2.0 / 0.6 + 1e-3  # speeds stay within [0.6, 1.6]
+
+
+def test_arrangements_remove_the_right_parts():
+    midi = four_four_song(bars=12)
+    drums = mido.MidiTrack()
+    for _ in range(48):
+        drums.append(mido.Message("note_on", channel=9, note=36, velocity=100, time=0))
+        drums.append(mido.Message("note_off", channel=9, note=36, velocity=0, time=480))
+    midi.tracks.append(drums)
+    for arrangement, keeps in (("no_drums", {0}), ("drums_only", {9})):
+        performed, how = performance.perform(midi, np.random.default_rng(0), {arrangement: 1.0})
+        channels = {m.channel for t in performed.tracks for m in t if m.type == "note_on"}
+        assert how.arrangement == arrangement and channels == keeps
