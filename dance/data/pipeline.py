@@ -69,6 +69,8 @@ class Summary:
     done_jobs: int = 0
     chunks: int = 0
     audio_seconds: float = 0.0
+    midi_root: Path | None = None  # for the audio by source: the first folder under it
+    audio_by_source: Counter = field(default_factory=Counter)
 
     def add(self, r: JobResult) -> None:
         self.done_jobs += 1
@@ -81,6 +83,15 @@ class Summary:
             self.resumed_jobs += r.resumed
             self.chunks += r.chunks
             self.audio_seconds += r.audio_seconds
+            self.audio_by_source[self.source_of(Path(r.song))] += r.audio_seconds
+
+    def source_of(self, song: Path) -> str:
+        """The first folder under the MIDI root (generated, mma, music21 in the
+        default corpus); '.' for songs directly in it."""
+        if self.midi_root is None or not song.is_relative_to(self.midi_root):
+            return "."
+        parts = song.relative_to(self.midi_root).parts
+        return parts[0] if len(parts) > 1 else "."
 
     def as_dict(self) -> dict:
         # a song skipped with one soundfont (say, too short at that pitch factor) but rendered with another counts as rendered
@@ -96,6 +107,7 @@ class Summary:
             "jobs_failed_by_reason": dict(self.failed_jobs.most_common()),
             "chunks_written": self.chunks,
             "audio_hours": round(self.audio_seconds / 3600, 3),
+            "audio_hours_by_source": {k: round(v / 3600, 3) for k, v in self.audio_by_source.most_common()},
             "wall_seconds": round(time.monotonic() - self.started, 1),
         }
 
@@ -111,8 +123,11 @@ class Summary:
             + (f", failed: {failures}" if failures else ""),
             f"chunks written  {d['chunks_written']}",
             f"audio           {d['audio_hours']:.2f} h",
-            f"wall time       {d['wall_seconds']:.0f} s",
         ]
+        if len(d["audio_hours_by_source"]) > 1:
+            total = max(d["audio_hours"], 1e-9)
+            lines.append("  by source     " + ", ".join(f"{k} {v:.2f} h ({100 * v / total:.0f} %)" for k, v in d["audio_hours_by_source"].items()))
+        lines.append(f"wall time       {d['wall_seconds']:.0f} s")
         return "\n".join(lines)
 
 
@@ -303,10 +318,10 @@ def ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def run_jobs(jobs: list[Job], songs_seen: int, out: Path, workers: int, label: str) -> Summary:
+def run_jobs(jobs: list[Job], songs_seen: int, out: Path, workers: int, label: str, midi_root: Path | None = None) -> Summary:
     """Run jobs on worker processes with a progress bar; skips go to the log and
     OUT/skips.log; the summary is printed and saved as OUT/summary.json."""
-    summary = Summary(songs_seen=songs_seen, jobs=len(jobs))
+    summary = Summary(songs_seen=songs_seen, jobs=len(jobs), midi_root=midi_root)
     context = multiprocessing.get_context("fork")
     executor = ProcessPoolExecutor(max(1, workers), mp_context=context, initializer=ignore_sigint)
     try:
@@ -347,13 +362,13 @@ def midi_jobs(kind: str, midi_root: Path, out: Path, soundfonts: list[str], seed
 def render(midi_root: Path, out: Path, soundfonts: list[str], workers: int, seed: int, jitter: float) -> Summary:
     jobs, songs = midi_jobs("render", midi_root, out, soundfonts, seed, jitter)
     prepare_output(out)
-    return run_jobs(jobs, songs, out, workers, "render")
+    return run_jobs(jobs, songs, out, workers, "render", midi_root)
 
 
 def build(midi_root: Path, out: Path, soundfonts: list[str], workers: int, seed: int, jitter: float) -> Summary:
     jobs, songs = midi_jobs("build", midi_root, out, soundfonts, seed, jitter)
     prepare_output(out)
-    return run_jobs(jobs, songs, out, workers, "build")
+    return run_jobs(jobs, songs, out, workers, "build", midi_root)
 
 
 def chop(rendered: Path, out: Path, workers: int, seed: int) -> Summary:
