@@ -154,14 +154,22 @@ def run_train(args: argparse.Namespace) -> None:
 
 def run_predict(args: argparse.Namespace) -> None:
     from dance import inference, metrics
+    from dance.data.audio import write_text
 
+    out = args.out or args.audio.with_suffix(".phase.csv")
+    for option, target in (("--out", out), ("--downbeats", args.downbeats)):
+        if target is None:
+            continue
+        if target.resolve() == args.audio.resolve() or (target.exists() and args.audio.exists() and target.samefile(args.audio)):
+            raise ValueError(f"{option} {target} is the input audio and would be overwritten; choose another file")
+        if target.is_dir():
+            raise ValueError(f"{option} {target} is a folder; give a file name")
     model = inference.load_model(args.model)
     times, phases = inference.predict_file(model, args.audio, args.anticipation)
-    out = args.out or args.audio.with_suffix(".phase.csv")
     inference.write_csv(out, times, phases)
     print(f"{len(phases)} frames -> {out}")
     if args.downbeats:
-        args.downbeats.write_text("".join(f"{t:.3f}\n" for t in metrics.downbeats(times, phases)))
+        write_text(args.downbeats, "".join(f"{t:.3f}\n" for t in metrics.downbeats(times, phases)))
         print(f"downbeats -> {args.downbeats}")
 
 
@@ -251,6 +259,10 @@ def main(argv: list[str] | None = None) -> int:
         commands[args.command](args)
     except (DataError, SynthError, MMAError, AudioError, CheckpointError, TrainingError, ExportError, ServeError, FileNotFoundError, ValueError) as e:
         print(f"dance: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # read-only folder, full disk, a folder where a file should go: one line, not a traceback
+        where = f" ({e.filename})" if e.filename else ""
+        print(f"dance: error: {e.strerror or e}{where}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("dance: interrupted; finished work is kept, rerun the same command to resume", file=sys.stderr)

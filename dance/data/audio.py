@@ -18,20 +18,123 @@ class AudioError(Exception):
     """An audio file that cannot be used, with a one-line reason."""
 
 
+STREAM_READ_FRAMES = 1 << 17  # samples per channel decoded at a time when streaming (about 3 s at 44.1 kHz)
+
+
+def open_audio(path: Path) -> soundfile.SoundFile:
+    """Open for reading, with one-line errors: no such file, a directory,
+    permission denied, not audio, empty."""
+    try:
+        open(path, "rb").close()  # the operating system's own words for a missing or unreadable path
+    except OSError as e:
+        raise AudioError(f"cannot read audio {path}: {(e.strerror or str(e)).lower()}") from None
+    try:
+        f = soundfile.SoundFile(str(path))
+    except Exception as e:
+        raise AudioError(f"cannot read audio {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    if f.frames == 0:
+        f.close()
+        raise AudioError(f"audio file {path} is empty")
+    return f
+
+
+def check_finite(path: Path, samples: np.ndarray, offset: int, rate: int) -> None:
+    """Refuse NaN or infinite samples (they would poison every later output of
+    a streaming model); names the first bad instant."""
+    bad = ~np.isfinite(samples)
+    if bad.any():
+        first = int(np.argmax(bad.any(axis=1) if bad.ndim == 2 else bad))
+        raise AudioError(f"{path} has a non-finite sample (NaN or infinity) at {(offset + first) / rate:.3f} s; "
+                         "repair or cut the file first")
+
+
+def resampling_ratio(rate: int) -> tuple[int, int]:
+    ratio = Fraction(config.SAMPLE_RATE, rate).limit_denominator(1000)
+    return ratio.numerator, ratio.denominator
+
+
 def read_audio(path: Path) -> np.ndarray:
     """Any file libsndfile reads (wav, ogg, flac, mp3), any rate, mono or
-    stereo -> float32 mono at SAMPLE_RATE."""
-    try:
-        samples, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-    except Exception as e:
-        raise AudioError(f"cannot read audio {path}: {e}") from None
-    if samples.shape[0] == 0:
-        raise AudioError(f"audio file {path} is empty")
+    stereo -> float32 mono at SAMPLE_RATE, the whole file at once."""
+    with open_audio(path) as f:
+        rate = f.samplerate
+        try:
+            samples = f.read(dtype="float32", always_2d=True)
+        except Exception as e:
+            raise AudioError(f"cannot decode audio {path}: {e}") from None
+    check_finite(path, samples, 0, rate)
     mono = samples.mean(axis=1)
     if rate != config.SAMPLE_RATE:
-        ratio = Fraction(config.SAMPLE_RATE, rate).limit_denominator(1000)
-        mono = resample_poly(mono, ratio.numerator, ratio.denominator).astype(np.float32)
+        up, down = resampling_ratio(rate)
+        mono = resample_poly(mono, up, down).astype(np.float32)
     return mono
+
+
+class StreamingResampler:
+    """`resample_poly` block by block: the same output as resampling the whole
+    signal at once (to float rounding), with memory bounded by the block size.
+
+    Each block is resampled with a margin of real input on both sides wider
+    than the filter's reach, and only the outputs whose filter lies wholly
+    inside the window are kept; window starts are multiples of `down`, so the
+    output grid lines up with the whole-signal one."""
+
+    def __init__(self, up: int, down: int):
+        self.up, self.down = up, down
+        reach = 10 * max(up, down) // up + 2  # resample_poly's filter half-length, in input samples
+        self.margin = -(-reach // down) * down
+        self.buffer = np.zeros(0, dtype=np.float32)
+        self.buffer_start = 0  # absolute input index of buffer[0]
+        self.done = 0  # absolute input index up to which outputs were emitted (a multiple of down)
+
+    def _emit(self, end: int, final: bool) -> np.ndarray:
+        start = max(self.buffer_start, self.done - self.margin)
+        window = self.buffer[start - self.buffer_start: (None if final else end + self.margin - self.buffer_start)]
+        out = resample_poly(window, self.up, self.down)
+        first = (self.done - start) * self.up // self.down
+        out = out[first:] if final else out[first: first + (end - self.done) * self.up // self.down]
+        self.done = end
+        keep_from = max(self.buffer_start, self.done - self.margin)
+        self.buffer = self.buffer[keep_from - self.buffer_start:]
+        self.buffer_start = keep_from
+        return out.astype(np.float32)
+
+    def feed(self, samples: np.ndarray) -> np.ndarray:
+        self.buffer = np.concatenate([self.buffer, samples.astype(np.float32)])
+        end = (self.buffer_start + len(self.buffer) - self.margin) // self.down * self.down
+        if end <= self.done:
+            return np.zeros(0, dtype=np.float32)
+        return self._emit(end, final=False)
+
+    def finish(self) -> np.ndarray:
+        return self._emit(self.buffer_start + len(self.buffer), final=True)
+
+
+def stream_audio(path: Path, read_frames: int = STREAM_READ_FRAMES):
+    """Like `read_audio`, as consecutive float32 mono SAMPLE_RATE blocks: memory
+    stays flat however long the file. Non-finite samples stop the stream with
+    an AudioError naming their time before any block past them is yielded."""
+    with open_audio(path) as f:
+        rate = f.samplerate
+        resampler = StreamingResampler(*resampling_ratio(rate)) if rate != config.SAMPLE_RATE else None
+        offset = 0
+        while True:
+            try:
+                block = f.read(read_frames, dtype="float32", always_2d=True)
+            except Exception as e:
+                raise AudioError(f"cannot decode audio {path} after {offset / rate:.1f} s: {e}") from None
+            if len(block) == 0:
+                break
+            check_finite(path, block, offset, rate)
+            offset += len(block)
+            mono = block.mean(axis=1)
+            out = resampler.feed(mono) if resampler else mono
+            if len(out):
+                yield out
+        if resampler:
+            out = resampler.finish()
+            if len(out):
+                yield out
 
 
 def speed_up(samples: np.ndarray, factor: float) -> np.ndarray:
