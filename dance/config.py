@@ -33,6 +33,10 @@ RENDER_TIMEOUT_SECONDS = 600.0
 MIN_FREE_DISK_BYTES = 2 * 1024**3
 MIN_BARS = 4  # a song with fewer bars of music is skipped
 TIMING_JITTER_MAX_SECONDS = 0.05  # per-note jitter j*r, j ~ U(0, this), r ~ U(-1, 1)
+# A song with any bar outside these lengths (seconds, as written) is skipped: its
+# grid is degenerate (one-tick meters, absurd tempos), not music to label.
+MIN_BAR_SECONDS = 0.3
+MAX_BAR_SECONDS = 12.0
 
 # A meter of 1/x for more bars than this is a beat marker, not a meter (one such
 # bar at the start is a normal pickup); the song is skipped.

@@ -164,12 +164,27 @@ def drop_pickup(bars: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
     return bars
 
 
+def check_bar_lengths(starts: np.ndarray) -> None:
+    """Skip degenerate grids: one-tick time signatures, a tempo of microseconds
+    or minutes per beat give bars no listener would count."""
+    lengths = np.diff(starts)
+    for i in (int(np.argmin(lengths)), int(np.argmax(lengths))):
+        if not config.MIN_BAR_SECONDS <= lengths[i] <= config.MAX_BAR_SECONDS:
+            raise SkipSong("implausible bar length", f"bar {i + 1} lasts {lengths[i]:.3g} s "
+                           f"(allowed {config.MIN_BAR_SECONDS}-{config.MAX_BAR_SECONDS:.0f} s)")
+
+
 def read_song(path: Path) -> Song:
     """Parse and validate one MIDI file; raises SkipSong with the reason."""
     midi = load_midi(path)
     if midi.type == 2:
         raise SkipSong("unreadable MIDI", "type 2 (asynchronous tracks) is not supported")
+    if not 0 < midi.ticks_per_beat < 0x8000:
+        raise SkipSong("unreadable MIDI", f"time division {midi.ticks_per_beat} (zero, or SMPTE time code) is not supported")
     tempo_changes = [(tick, msg.tempo) for tick, _, msg in absolute_events(midi) if msg.type == "set_tempo"]
+    for tick, tempo in tempo_changes:
+        if tempo <= 0:
+            raise SkipSong("implausible tempo", f"set_tempo {tempo} us per quarter note at tick {tick}")
     tempo_map = TempoMap(midi.ticks_per_beat, tempo_changes)
     notes = collect_notes(midi, tempo_map)
     if not notes:
@@ -190,6 +205,7 @@ def read_song(path: Path) -> Song:
     if len(ticks) < config.MIN_BARS:
         raise SkipSong("too short", f"{len(ticks)} bars")
     starts = tempo_map.to_seconds([t for t, _, _ in ticks])
+    check_bar_lengths(starts)
     bars = [Bar(float(s), n, d) for s, (_, n, d) in zip(starts, ticks)]
     return Song(midi, notes, bars, music_end, tempo_map)
 

@@ -14,6 +14,7 @@ whole chunks are kept.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -250,6 +251,14 @@ def run_job(job: Job) -> JobResult:
         return JobResult(str(job.source), "render: failed", str(e))
     except DataError as e:
         return JobResult(str(job.source), fatal=str(e))
+    except OSError as e:
+        if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):  # the output, not the song: stop the run
+            return JobResult(str(job.source), fatal=f"cannot write to {job.out}: {e.strerror}")
+        return JobResult(str(job.source), "unexpected error", f"unexpected error: {type(e).__name__}: {e}")
+    except Exception as e:  # any other per-song failure: a logged skip naming the file, the batch goes on
+        log.debug("job %s failed", job.stem, exc_info=True)
+        first_line = str(e).splitlines()[0] if str(e) else ""
+        return JobResult(str(job.source), "unexpected error", f"unexpected error: {type(e).__name__}: {first_line}")
 
 
 def render_job(job: Job) -> JobResult:
