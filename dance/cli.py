@@ -88,7 +88,8 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
     from dance.model.selector import MODELS
 
     p = sub.add_parser("train", help="train a model on chunks",
-                       description="Train a bar-phase model on chunks from `dance data build`. Writes checkpoints/<tag>/<epoch>.pt and checkpoints/<tag>/loss.csv; validation chunks are whole songs the model never trains on.")
+                       description="Train a bar-phase model on chunks from `dance data build`. Writes checkpoints/<tag>/<epoch>.pt and checkpoints/<tag>/loss.csv; validation chunks are whole songs the model never trains on. "
+                       "Rerunning the command for a tag that has checkpoints resumes after the last finished epoch (an interrupted run loses only the epoch in progress), with the same random draws as an uninterrupted run.")
     p.add_argument("model", choices=sorted(MODELS), help="model name")
     p.add_argument("--chunks-path", type=Path, required=True, help="folder of chunks (.ogg + .phase)")
     p.add_argument("-t", "--tag", required=True, help="name of this run: checkpoints go to checkpoints/TAG/")
@@ -98,7 +99,8 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--warmup-seconds", type=float, default=1.0, help="seconds at the start of each chunk left out of the loss (default %(default)s)")
     p.add_argument("--dataset-size", type=int, help="use only the first N chunks, validating on the same ones (the overfit check)")
     p.add_argument("--validation-fraction", type=float, default=0.1, help="share of songs held out for validation (default %(default)s)")
-    p.add_argument("--resume", type=Path, help="checkpoint to continue from (its epoch + 1 onwards)")
+    p.add_argument("--resume", type=Path, help="checkpoint to continue from (its epoch + 1 onwards); without it, a tag that has checkpoints continues from its last one")
+    p.add_argument("--restart", action="store_true", help="start the tag again from epoch 1, deleting its checkpoints and loss.csv, instead of resuming it")
     p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
     p.add_argument("--checkpoints", type=Path, default=Path("checkpoints"), help="checkpoint root folder (default %(default)s)")
     p.add_argument("--loader-workers", type=int, default=0, help="DataLoader worker processes (default %(default)s: decode in the training process, which caches decoded chunks)")
@@ -148,7 +150,7 @@ def run_train(args: argparse.Namespace) -> None:
     options = Options(model=args.model, chunks_path=args.chunks_path, tag=args.tag, epochs=args.epochs,
                       batch_size=args.batch_size, lr=args.lr, warmup_seconds=args.warmup_seconds,
                       validation_fraction=args.validation_fraction, dataset_size=args.dataset_size,
-                      resume=args.resume, seed=args.seed, checkpoints=args.checkpoints, loader_workers=args.loader_workers)
+                      resume=args.resume, restart=args.restart, seed=args.seed, checkpoints=args.checkpoints, loader_workers=args.loader_workers)
     print(f"last checkpoint: {train(options)}")
 
 

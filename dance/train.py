@@ -9,6 +9,7 @@ Several processes (torchrun) train data-parallel through PyTorch DDP.
 from __future__ import annotations
 
 import csv
+import hashlib
 import math
 import os
 from dataclasses import dataclass
@@ -49,6 +50,7 @@ class Options:
     seed: int = 0
     checkpoints: Path = Path("checkpoints")
     loader_workers: int = 0
+    restart: bool = False  # start again from epoch 1, removing the tag's checkpoints and loss.csv (default: resume from the last one)
     init: Path | None = None  # start from these weights (fine-tuning)
     augment: bool = True  # the acoustic chain of dance/data/augment.py on training chunks
     hparams: dict | None = None
@@ -116,16 +118,29 @@ def train(o: Options) -> Path:
     if device.type == "cpu":
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
     out = o.checkpoints / o.tag
+    # an existing tag continues from its last checkpoint (so rerunning an
+    # interrupted command resumes it); --restart starts it again
+    resume = o.resume or (None if o.restart else last_checkpoint(out))
+    start_epoch, optimizer_state = 1, None
+    if resume:
+        model, payload = selector.load(resume, expect=o.model)
+        start_epoch, optimizer_state = payload.get("epoch", 0) + 1, payload.get("optimizer")
+        if start_epoch > o.epochs:
+            if rank == 0:
+                print(f"nothing to do: {resume} has already trained {start_epoch - 1} epoch(s) and -e asks for {o.epochs}; "
+                      f"raise -e to train further" + ("" if o.resume else ", or add --restart to start again"))
+            if world > 1:
+                dist.destroy_process_group()
+            return resume
+        if rank == 0 and not o.resume:
+            print(f"resuming {out} from {resume} (epoch {start_epoch - 1} done); --restart starts again from epoch 1")
     train_set, validation_set = load_data(o)
 
-    start_epoch, optimizer_state = 1, None
-    if o.resume:
-        model, payload = selector.load(o.resume, expect=o.model)
-        start_epoch, optimizer_state = payload.get("epoch", 0) + 1, payload.get("optimizer")
-    elif o.init:
-        model, _ = selector.load(o.init, expect=o.model)
-    else:
-        model = selector.create(o.model, **(o.hparams or {}))
+    if not resume:
+        if o.init:
+            model, _ = selector.load(o.init, expect=o.model)
+        else:
+            model = selector.create(o.model, **(o.hparams or {}))
     model.to(device).train()
     if world > 1:
         model = DistributedDataParallel(model)
@@ -142,10 +157,12 @@ def train(o: Options) -> Path:
     anticipation_rng = torch.Generator().manual_seed(o.seed)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
+        forget_epochs(out, start_epoch)  # epochs about to be (re)done: no stale checkpoint, no duplicate loss.csv row
         print(f"{o.model}: {sum(p.numel() for p in model.parameters()):,} parameters; "
               f"{len(train_set)} training and {len(validation_set)} validation chunks; device {device}, {world} process(es)")
 
     for epoch in range(start_epoch, o.epochs + 1):
+        seed_epoch(o.seed, epoch, rank, loader.generator, anticipation_rng)
         if sampler is not None:
             sampler.set_epoch(epoch)
         for group in optimizer.param_groups:
@@ -186,6 +203,55 @@ def evaluate_loss(model, dataset: ChunkDataset, batch_size: int, warmup: int) ->
             losses.append(batch_step(model, frames, labels, anticipation, warmup).item())
     model.train()
     return sum(losses) / len(losses)
+
+
+def last_checkpoint(folder: Path) -> Path | None:
+    """The highest-numbered `<epoch>.pt` in a tag's folder, if any."""
+    numbered = [p for p in folder.glob("*.pt") if p.stem.isdigit()] if folder.is_dir() else []
+    return max(numbered, key=lambda p: int(p.stem), default=None)
+
+
+def forget_epochs(folder: Path, first: int) -> None:
+    """Remove what a tag's folder says about epochs `first` onwards (their
+    checkpoints and loss.csv rows; from epoch 1, loss.png too), so an epoch is
+    never written twice and a later resume cannot pick up an old run's epoch."""
+    for p in folder.glob("*.pt"):
+        if p.stem.isdigit() and int(p.stem) >= first:
+            p.unlink(missing_ok=True)
+    trim_loss_rows(folder / "loss.csv", first)
+    if first <= 1:
+        (folder / "loss.png").unlink(missing_ok=True)
+
+
+def seed_epoch(seed: int, epoch: int, rank: int, loader_generator: torch.Generator | None, anticipation_rng: torch.Generator) -> None:
+    """Every random draw of an epoch (shuffle order, anticipation, gain,
+    augmentation, dropout) follows from (seed, epoch, rank) alone, so a run
+    resumed at any epoch repeats the uninterrupted one exactly. (Persistent
+    DataLoader worker processes, --loader-workers > 0, keep their own streams
+    for the augmentation they run.)"""
+    def derived(*key) -> int:
+        return int(hashlib.sha1(repr((seed, epoch) + key).encode()).hexdigest()[:15], 16)
+
+    torch.manual_seed(derived("torch", rank))
+    if loader_generator is not None:
+        loader_generator.manual_seed(derived("order"))
+    anticipation_rng.manual_seed(derived("anticipation"))
+
+
+def trim_loss_rows(path: Path, start_epoch: int) -> None:
+    """Keep only the rows of epochs before `start_epoch`."""
+    if not path.exists():
+        return
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    kept = rows[:1] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) < start_epoch]
+    if len(kept) == 1:
+        path.unlink()
+    elif len(kept) != len(rows):
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        with open(tmp, "w", newline="") as f:
+            csv.writer(f).writerows(kept)
+        os.replace(tmp, path)
 
 
 def write_loss_row(path: Path, epoch: int, train_loss: float, validation_loss: float) -> None:
