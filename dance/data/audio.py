@@ -210,7 +210,6 @@ def write_text(path: Path, text: str) -> None:
 
 
 def remove_stale_temp_files(folder: Path) -> int:
-    stale = list(folder.glob(".*.tmp-*"))
-    for p in stale:
-        p.unlink(missing_ok=True)
-    return len(stale)
+    """Temporary files of this process or of dead ones; never another live run's."""
+    from dance.data.processes import remove_leftover_temp_files
+    return remove_leftover_temp_files(folder)

@@ -15,6 +15,7 @@ whole chunks are kept.
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import json
 import logging
@@ -36,7 +37,7 @@ import numpy as np
 from tqdm import tqdm
 
 from dance import config
-from dance.data import audio, synth
+from dance.data import audio, processes, synth
 from dance.data.labels import chunk_labels
 from dance.data.midi import SkipSong, Song, read_song, write_render_midi
 
@@ -163,7 +164,6 @@ def prepare_output(folder: Path) -> None:
     except OSError as e:
         raise DataError(f"output folder {folder} is not writable: {e.strerror}") from None
     check_disk(folder)
-    audio.remove_stale_temp_files(folder)
 
 
 def check_disk(folder: Path) -> None:
@@ -186,7 +186,7 @@ def random_factor(rng: np.random.Generator) -> float:
 def render_song(song: Song, soundfont: Path, sample_rate: int, rng: np.random.Generator, jitter: float) -> np.ndarray:
     """MIDI -> loudness-normalised mono samples at `sample_rate`, bounded by the
     music's end plus a release tail."""
-    with tempfile.TemporaryDirectory(prefix="dance-midi-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=processes.temp_dir_prefix("midi")) as tmp:
         midi_path = Path(tmp) / "song.mid"
         write_render_midi(song, midi_path, rng, jitter)
         samples = synth.render(midi_path, soundfont, sample_rate, song.music_end + config.RELEASE_TAIL_SECONDS)
@@ -207,7 +207,7 @@ def plan_chunks(music_seconds: float, factor_of, rng: np.random.Generator) -> li
         start += config.CHUNK_SECONDS * factor
 
 
-def write_chunks(out: Path, stem: str, chunks: list[tuple[np.ndarray, np.ndarray]]) -> None:
+def write_chunks(out: Path, stem: str, chunks: list[tuple[np.ndarray, np.ndarray]], settings: dict) -> None:
     """Write the chunk pairs of one job, then its marker. Leftovers of an
     interrupted earlier attempt are removed first."""
     for old in out.glob(f"{stem}__*"):
@@ -216,7 +216,7 @@ def write_chunks(out: Path, stem: str, chunks: list[tuple[np.ndarray, np.ndarray
         name = f"{stem}__{k:03d}"
         audio.write_text(out / f"{name}.phase", "".join(f"{p:.6f}\n" for p in labels))
         audio.write_ogg(out / f"{name}.ogg", audio.limit(samples))
-    audio.write_text(out / f"{stem}.done", json.dumps({"chunks": len(chunks)}))
+    audio.write_text(out / f"{stem}.done", json.dumps({"chunks": len(chunks), "settings": settings}))
 
 
 def read_bars_csv(path: Path) -> np.ndarray:
@@ -241,7 +241,77 @@ class Job:
     jitter: float = 0.0
 
 
+@functools.lru_cache(maxsize=None)
+def file_bytes(path: Path) -> int:
+    return path.stat().st_size
+
+
+def job_settings(job: Job) -> dict:
+    """What a job's output depends on besides its source file: recorded in
+    its .done marker and compared when a later run finds the marker."""
+    settings = {"command": job.kind, "seed": job.seed}
+    if job.kind in ("render", "build"):
+        settings.update(jitter=job.jitter, soundfont=job.soundfont.name, soundfont_bytes=file_bytes(job.soundfont))
+    if job.kind in ("chop", "build"):
+        settings.update(pitch_factor=[config.PITCH_FACTOR_MIN, config.PITCH_FACTOR_MAX])
+    return json.loads(json.dumps(settings))  # as a marker reads back
+
+
+def check_settings(jobs: list[Job]) -> None:
+    """Refuse to mix work made with other settings into one folder: finished
+    work would be reported "already done" though this run would make it otherwise."""
+    for job in jobs:
+        marker = job.out / f"{job.stem}.done"
+        if not marker.exists():
+            continue
+        try:
+            recorded = json.loads(marker.read_text()).get("settings")
+        except (ValueError, AttributeError):
+            recorded = None
+        if recorded is None:  # a marker from before settings were recorded: trusted
+            continue
+        now = job_settings(job)
+        if recorded != now:
+            changes = ", ".join(f"{k} {recorded.get(k)} -> {now.get(k)}" for k in sorted(set(recorded) | set(now)) if recorded.get(k) != now.get(k))
+            raise DataError(f"{job.out} holds work made with other settings ({changes}, in {marker.name}); "
+                            f"rerun with the same settings, use another output folder, or delete {job.out} to start again")
+
+
+class WorkerStop(BaseException):
+    """SIGTERM in a worker (Ctrl-C or an error in the parent, or the parent's
+    death): unwinds the job so FluidSynth is killed and temporary files go."""
+
+
+_in_job = False
+
+
+def stop_worker(signum, frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # let the clean-up run uninterrupted
+    if _in_job:
+        raise WorkerStop
+    os._exit(128 + signum)  # idle: nothing to clean
+
+
+def worker_init(parent: int) -> None:
+    """Workers ignore Ctrl-C (the parent decides), stop cleanly on SIGTERM and
+    get SIGTERM when the parent dies, even by SIGKILL."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, stop_worker)
+    processes.die_with_parent(parent, signal.SIGTERM)
+
+
 def run_job(job: Job) -> JobResult:
+    global _in_job
+    _in_job = True
+    try:
+        return run_job_inner(job)
+    except WorkerStop:
+        os._exit(128 + signal.SIGTERM)  # the with-blocks and finally-clauses have run: temp files and FluidSynth are gone
+    finally:
+        _in_job = False
+
+
+def run_job_inner(job: Job) -> JobResult:
     try:
         check_disk(job.out)
         return {"render": render_job, "chop": chop_job, "build": build_job}[job.kind](job)
@@ -263,12 +333,13 @@ def run_job(job: Job) -> JobResult:
 
 def render_job(job: Job) -> JobResult:
     ogg = job.out / f"{job.stem}.ogg"
-    if ogg.exists():
+    if ogg.exists():  # its .done marker (settings) follows; an .ogg without one is from before markers
         return JobResult(str(job.source), resumed=True)
     song = read_song(job.source)
     samples = render_song(song, job.soundfont, config.SAMPLE_RATE, job_rng(job.seed, job.stem), job.jitter)
     audio.write_text(job.out / f"{job.stem}.bars.csv", bars_csv(song))
     audio.write_ogg(ogg, audio.limit(samples))
+    audio.write_text(job.out / f"{job.stem}.done", json.dumps({"settings": job_settings(job)}))
     return JobResult(str(job.source), audio_seconds=len(samples) / config.SAMPLE_RATE)
 
 
@@ -296,7 +367,7 @@ def chop_job(job: Job) -> JobResult:
         chunks.append((sped, chunk_labels(bar_starts, first / config.SAMPLE_RATE, factor)))
     if not chunks:
         raise SkipSong("shorter than a chunk")
-    write_chunks(job.out, job.stem, chunks)
+    write_chunks(job.out, job.stem, chunks, job_settings(job))
     return JobResult(str(job.source), chunks=len(chunks), audio_seconds=len(chunks) * config.CHUNK_SECONDS)
 
 
@@ -317,22 +388,29 @@ def build_job(job: Job) -> JobResult:
         chunks.append((samples[first: first + config.CHUNK_SAMPLES], chunk_labels(song.bar_starts, first / render_rate, factor)))
     if not chunks:
         raise SkipSong("shorter than a chunk")
-    write_chunks(job.out, job.stem, chunks)
+    write_chunks(job.out, job.stem, chunks, job_settings(job))
     return JobResult(str(job.source), chunks=len(chunks), audio_seconds=len(chunks) * config.CHUNK_SECONDS)
 
 
 # ---------------------------------------------------------------- batch runner
 
-def ignore_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 def run_jobs(jobs: list[Job], songs_seen: int, out: Path, workers: int, label: str, midi_root: Path | None = None) -> Summary:
     """Run jobs on worker processes with a progress bar; skips go to the log and
     OUT/skips.log; the summary is printed and saved as OUT/summary.json."""
+    try:
+        with processes.FolderLock(out):
+            processes.remove_leftover_temp_files(out)  # of dead runs only; the lock keeps live ones out
+            processes.remove_leftover_temp_dirs()
+            check_settings(jobs)
+            return run_locked(jobs, songs_seen, out, workers, label, midi_root)
+    except processes.FolderBusy as e:
+        raise DataError(str(e)) from None
+
+
+def run_locked(jobs: list[Job], songs_seen: int, out: Path, workers: int, label: str, midi_root: Path | None) -> Summary:
     summary = Summary(songs_seen=songs_seen, jobs=len(jobs), midi_root=midi_root)
     context = multiprocessing.get_context("fork")
-    executor = ProcessPoolExecutor(max(1, workers), mp_context=context, initializer=ignore_sigint)
+    executor = ProcessPoolExecutor(max(1, workers), mp_context=context, initializer=worker_init, initargs=(os.getpid(),))
     try:
         with open(out / "skips.log", "a") as skip_log, tqdm(total=len(jobs), desc=label, unit="job", dynamic_ncols=True) as bar:
             for future in as_completed([executor.submit(run_job, job) for job in jobs]):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
@@ -11,6 +13,7 @@ import numpy as np
 import soundfile
 
 from dance import config
+from dance.data.processes import die_with_parent, temp_dir_prefix
 
 
 class SynthError(Exception):
@@ -47,12 +50,16 @@ def render(midi_path: Path, soundfont: Path, sample_rate: int, max_seconds: floa
     most max_seconds. The render itself is bounded by the MIDI's length (the
     caller writes a MIDI that ends with the music) and a timeout."""
     exe = require_fluidsynth()
-    with tempfile.TemporaryDirectory(prefix="dance-render-") as tmp:
+    me = os.getpid()
+    with tempfile.TemporaryDirectory(prefix=temp_dir_prefix("render")) as tmp:
         wav = Path(tmp) / "render.wav"
         cmd = [exe, "-ni", "-q", "-g", "0.5", "-r", str(sample_rate), "-T", "wav", "-O", "float",
                "-o", "synth.polyphony=256", "-F", str(wav), str(soundfont), str(midi_path)]
         try:
-            result = subprocess.run(cmd, capture_output=True, timeout=config.RENDER_TIMEOUT_SECONDS)
+            # FluidSynth dies with us: on SIGKILL of this process too (a Ctrl-C or SIGTERM
+            # interrupts run(), which kills it before the exception goes on)
+            result = subprocess.run(cmd, capture_output=True, timeout=config.RENDER_TIMEOUT_SECONDS,
+                                    preexec_fn=lambda: die_with_parent(me, signal.SIGKILL))
         except subprocess.TimeoutExpired:
             raise SynthError(f"fluidsynth took over {config.RENDER_TIMEOUT_SECONDS:.0f} s on {midi_path}") from None
         if result.returncode != 0 or not wav.exists():
