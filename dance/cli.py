@@ -210,9 +210,11 @@ def run_serve(args: argparse.Namespace) -> None:
     from dance.serve import make_server
 
     server = make_server(args.model, args.port, args.host)
-    print(f"dance page: http://{args.host}:{server.server_address[1]}/  (Ctrl-C stops)", flush=True)
+    print(f"dance page: http://{args.host}:{server.server_address[1]}/  serving {args.model}  (Ctrl-C stops)", flush=True)
     try:
         server.serve_forever()
+    except KeyboardInterrupt:
+        print("dance serve: stopped", file=sys.stderr)
     finally:
         server.server_close()
 

@@ -111,8 +111,17 @@ def summarise(rows: list[dict]) -> dict:
 def table(summary: dict) -> str:
     lines = ["| subset @ anticipation | files | phase error (bars) | downbeat F1 | median time to lock (bars) | never locked |",
              "|---|---|---|---|---|---|"]
+    def number(value: float, digits: int) -> str:
+        return "–" if np.isnan(value) else f"{value:.{digits}f}"
+
     for name, s in summary.items():
-        lines.append(f"| {name} | {s['files']} | {s['phase_error']:.3f} | {s['downbeat_f1']:.3f} | {s['median_lock_bars']:.2f} | {s['never_locked']} |")
+        lines.append(f"| {name} | {s['files']} | {number(s['phase_error'], 3)} | {number(s['downbeat_f1'], 3)} "
+                     f"| {number(s['median_lock_bars'], 2)} | {s['never_locked']} |")
+    if any(s["never_locked"] for s in summary.values()):
+        lines.append("")
+        lines.append(f"time to lock: bars until the phase error stays under {metrics.LOCK_TOLERANCE} bar for {metrics.LOCK_BARS} bars; "
+                     "'never locked' counts files where that never happens, and '–' means no file of the row locked "
+                     "(usual for a briefly trained model such as the quickstart's).")
     return "\n".join(lines)
 
 

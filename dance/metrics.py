@@ -45,6 +45,8 @@ def downbeat_f1(reference: np.ndarray, estimated: np.ndarray) -> float:
     estimated = mir_eval.beat.trim_beats(np.asarray(estimated, dtype=float), min_beat_time=SKIP_SECONDS)
     if len(reference) == 0:
         return float("nan")
+    if len(estimated) == 0:  # no downbeat predicted: F1 is 0 (mir_eval would say so with a warning)
+        return 0.0
     return float(mir_eval.beat.f_measure(reference, estimated, f_measure_threshold=0.07))
 
 

@@ -72,6 +72,7 @@ class Summary:
     chunks: int = 0
     audio_seconds: float = 0.0
     midi_root: Path | None = None  # for the audio by source: the first folder under it
+    kind: str = "build"  # render | chop | build: render makes songs, not chunks
     audio_by_source: Counter = field(default_factory=Counter)
 
     def add(self, r: JobResult) -> None:
@@ -123,7 +124,7 @@ class Summary:
             f"songs skipped   {d['songs_skipped']}" + (f"  ({reasons})" if reasons else ""),
             f"jobs            {d['jobs_done']} of {d['jobs']} done, {d['jobs_already_done_before']} already done before"
             + (f", failed: {failures}" if failures else ""),
-            f"chunks written  {d['chunks_written']}",
+            *([] if self.kind == "render" else [f"chunks written  {d['chunks_written']}"]),
             f"audio           {d['audio_hours']:.2f} h",
         ]
         if len(d["audio_hours_by_source"]) > 1:
@@ -408,7 +409,7 @@ def run_jobs(jobs: list[Job], songs_seen: int, out: Path, workers: int, label: s
 
 
 def run_locked(jobs: list[Job], songs_seen: int, out: Path, workers: int, label: str, midi_root: Path | None) -> Summary:
-    summary = Summary(songs_seen=songs_seen, jobs=len(jobs), midi_root=midi_root)
+    summary = Summary(songs_seen=songs_seen, jobs=len(jobs), midi_root=midi_root, kind=label)
     context = multiprocessing.get_context("fork")
     executor = ProcessPoolExecutor(max(1, workers), mp_context=context, initializer=worker_init, initargs=(os.getpid(),))
     try:
