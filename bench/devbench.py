@@ -417,9 +417,12 @@ ARRANGEMENT_PIECES = (
     PieceSpec("airdsAirs/book5.abc", (100, 130), number=856, loop=True),  # minuet, 3/4
 )
 
-MIDBAR_PIECES = (
+MIDBAR_PIANO_PIECES = (
     PieceSpec("mozart/k458/movement3.mxl", (60, 72)),
     PieceSpec("beethoven/opus59no1/movement1.mxl", (84, 104)),
+    PieceSpec("beethoven/opus18no1/movement3.mxl", (150, 176)),
+)
+MIDBAR_ARRANGEMENT_PIECES = (
     PieceSpec("beethoven/opus59no3/movement4.mxl", (88, 108)),
     PieceSpec("mozart/k80/movement1.mxl", (88, 108)),
 )
@@ -754,11 +757,11 @@ def build_midbar(k: int, rng: np.random.Generator, work: Path) -> Excerpt:
         perf, info = groove_performance([(groove, bars_for_seconds(groove, beat_bpm, seconds + lead), beat_bpm)], rng)
         starts, label = None, groove.name
     elif kind == "piano":
-        spec = MIDBAR_PIECES[k % 2]
+        spec = MIDBAR_PIANO_PIECES[k // 3]
         perf, starts, _, info = piano_performance(spec, seconds + lead, rng)
         label = slug(spec)
     else:
-        spec = MIDBAR_PIECES[2 + k % 2]
+        spec = MIDBAR_ARRANGEMENT_PIECES[k // 3]
         perf, starts, _, info = arrangement_performance(spec, seconds + lead, rng)
         label = slug(spec)
     end_q = max(n.end for n in perf.notes)
@@ -818,6 +821,7 @@ def write_excerpt(folder: Path, ex: Excerpt) -> dict:
     starts = np.array([t for t, _, _ in ex.bars])
     lengths = np.diff(starts)
     return {"name": ex.name, "slice": ex.slice, "file": f"{ex.slice}/{ex.name}.ogg", "seconds": round(len(samples) / SR, 3),
+            "audio_sha256": audio_sha256(slice_folder / f"{ex.name}.ogg"), "bars_sha256": sha256(slice_folder / f"{ex.name}.bars.csv"),
             "bars": len(ex.bars), "bar_seconds": [round(float(lengths.min()), 3), round(float(lengths.max()), 3)],
             "first_bar_start": round(float(starts[0]), 3), **ex.info}
 
@@ -868,6 +872,12 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def audio_sha256(ogg: Path) -> str:
+    """Of the decoded samples: an Ogg file's bytes change with every encoding
+    (a random stream serial number), its samples do not."""
+    return hashlib.sha256(audio.read_audio(ogg).tobytes()).hexdigest()
+
+
 # ============================================================== scoring
 
 TRACKERS = ("dance @ 0.0 s", "dance @ 0.5 s", "BeatNet (online)", "madmom (offline)")
@@ -891,7 +901,7 @@ def run_anchors(venv: Path, folder: Path, entries: list[dict], cache_path: Path)
     from compare_trackers import ANCHOR_RATE as rate  # the same 44.1 kHz the comparison feeds them
 
     cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
-    todo = [e for e in entries if cache.get(e["name"], {}).get("sha256") != sha256(folder / e["file"])]
+    todo = [e for e in entries if cache.get(e["name"], {}).get("sha256") != audio_sha256(folder / e["file"])]
     if not todo:
         return cache
     python = venv / "bin" / "python"
@@ -913,7 +923,7 @@ def run_anchors(venv: Path, folder: Path, entries: list[dict], cache_path: Path)
             subprocess.run([str(python), str(runner), str(out), *paths], check=True)
             found = json.loads(out.read_text())
         for e, path in zip(batch, paths):
-            cache[e["name"]] = {"sha256": sha256(folder / e["file"]), **found[path]}
+            cache[e["name"]] = {"sha256": audio_sha256(folder / e["file"]), **found[path]}
         cache_path.parent.mkdir(parents=True, exist_ok=True)
         audio.write_text(cache_path, json.dumps(cache) + "\n")
         print(f"anchors: {min(b + ANCHOR_BATCH, len(todo))} of {len(todo)} excerpts", flush=True)
@@ -934,7 +944,7 @@ def score_all(model, folder: Path, entries: list[dict], anchors: dict) -> list[d
             times, predicted = predict_phase(model, item.samples, anticipation)
             rows.append({**score(item, times, predicted, anticipation), "slice": e["slice"], "tracker": f"dance @ {anticipation:.1f} s"})
         found = anchors.get(e["name"])
-        if found and found.get("sha256") == sha256(folder / e["file"]):
+        if found and found.get("sha256") == audio_sha256(folder / e["file"]):
             times = frame_instants(len(item.samples) // config.FRAME_SIZE)
             for key, tracker in (("beatnet", "BeatNet (online)"), ("madmom", "madmom (offline)")):
                 rows.append({**score(item, times, phase_from_downbeats(times, found[key]), 0.0), "slice": e["slice"], "tracker": tracker})
@@ -975,6 +985,8 @@ def markdown(table: dict) -> str:
                 cells.append("–")
                 continue
             lock = "never" if math.isnan(s["median_lock_bars"]) else f"{s['median_lock_bars']:.1f}"
+            if s["never_locked"] and not math.isnan(s["median_lock_bars"]):
+                lock += f" ({s['never_locked']} never)"
             cells.append(f"{s['phase_error']:.3f} / {s['downbeat_f1']:.2f} / {lock}")
         name = f"**{slice_name}**" if slice_name == "all" else slice_name
         lines.append(f"| {name} | {files} | " + " | ".join(cells) + " |")
@@ -1013,7 +1025,8 @@ def score_command(args: argparse.Namespace) -> None:
     text = markdown(table)
     header = (f"Real-music development benchmark v{DEVBENCH_VERSION} (seed {manifest['seed']}, {len(entries)} excerpts, "
               f"{manifest['audio_minutes']} min), model {args.model}\n"
-              f"error: mean phase error (bars), F1: mean downbeat F1, lock: median time to lock (bars)\n\n")
+              f"error: mean phase error (bars); F1: mean downbeat F1; lock: median time to lock (bars) over the excerpts\n"
+              f"that lock, with how many never hold the phase within 0.1 bar for two bars\n\n")
     audio.write_text(out / "table.md", header + text + "\n")
     audio.write_text(out / "results.json", json.dumps({
         "version": DEVBENCH_VERSION, "seed": manifest["seed"], "model": str(args.model), "summary": table, "rows": rows,

@@ -99,5 +99,6 @@ def test_music21_collections_held_out_and_installed():
     assert not training & benchmark
     for name in training | benchmark:
         assert corpus.getComposer(name), f"{name} is not in the installed music21 corpus"
-    for spec in devbench.PIANO_PIECES + devbench.ARRANGEMENT_PIECES + devbench.MIDBAR_PIECES + devbench.CHANGE_PIECES:
+    for spec in (devbench.PIANO_PIECES + devbench.ARRANGEMENT_PIECES + devbench.MIDBAR_PIANO_PIECES
+                 + devbench.MIDBAR_ARRANGEMENT_PIECES + devbench.CHANGE_PIECES):
         assert spec.path.split("/")[0] in benchmark, spec.path
