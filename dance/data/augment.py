@@ -10,6 +10,8 @@ is applied with its own probability, so a batch mixes clean and degraded audio;
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import pedalboard
 
@@ -43,22 +45,40 @@ def clip(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.tanh(x * 10 ** (rng.uniform(6, 20) / 20)) * 0.5
 
 
+NOISE_BANK_SECONDS = 40  # longer than a chunk: every chunk reads a random stretch of it
+
+
+@lru_cache(maxsize=1)
+def noise_bank() -> dict[str, np.ndarray]:
+    """White, pink and brown noise made once per process (an FFT of this length
+    costs more than the rest of the chain together)."""
+    n = NOISE_BANK_SECONDS * config.SAMPLE_RATE
+    spectrum = np.fft.rfft(np.random.default_rng(0).standard_normal(n))
+    frequencies = np.maximum(np.fft.rfftfreq(n), 1.0 / n)
+    bank = {}
+    for name, slope in (("white", 0.0), ("pink", 0.5), ("brown", 1.0)):
+        colour = np.fft.irfft(spectrum / frequencies**slope, n)
+        bank[name] = (colour / np.std(colour)).astype(np.float32)
+    return bank
+
+
 def noise(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """White, pink or brown noise at 5-35 dB below the music."""
-    spectrum = np.fft.rfft(rng.standard_normal(len(x)))
-    frequencies = np.maximum(np.fft.rfftfreq(len(x)), 1.0 / len(x))
-    spectrum /= frequencies ** (rng.choice([0.0, 0.5, 1.0]))  # white, pink, brown
-    colour = np.fft.irfft(spectrum, len(x))
-    level = rms(x) / max(rms(colour), 1e-9) * 10 ** (-rng.uniform(5, 35) / 20)
-    return x + (colour * level).astype(np.float32)
+    colour = noise_bank()[rng.choice(["white", "pink", "brown"])]
+    start = int(rng.integers(0, len(colour) - len(x))) if len(colour) > len(x) else 0
+    stretch = np.resize(colour[start:], len(x))
+    level = rms(x) * 10 ** (-rng.uniform(5, 35) / 20)
+    return x + stretch * np.float32(level * rng.choice([-1.0, 1.0]))
 
 
 def hum(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Mains hum with harmonics, 20-40 dB below the music."""
-    t = np.arange(len(x)) / config.SAMPLE_RATE
+    """Mains hum with harmonics, 20-40 dB below the music: one second of it
+    (a whole number of cycles at 50 and 60 Hz) repeated."""
+    t = np.arange(config.SAMPLE_RATE, dtype=np.float32) / config.SAMPLE_RATE
     base = rng.choice([50.0, 60.0])
-    tone = sum(np.sin(2 * np.pi * base * k * t + rng.uniform(0, 6.3)) / k for k in (1, 2, 3))
-    return x + (tone * rms(x) / rms(tone) * 10 ** (-rng.uniform(20, 40) / 20)).astype(np.float32)
+    second = sum(np.sin(2 * np.pi * base * k * t + rng.uniform(0, 6.3)).astype(np.float32) / k for k in (1, 2, 3))
+    tone = np.resize(second, len(x))
+    return x + tone * np.float32(rms(x) / rms(second) * 10 ** (-rng.uniform(20, 40) / 20))
 
 
 def dropout(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
