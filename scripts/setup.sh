@@ -18,7 +18,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq -o DPkg::Lock::Timeout=600 "${missing[@]}" >/dev/null
 fi
 
-PY="${PYTHON:-python3}"
+# Everything Python goes into the project's own virtual environment (.venv): stock
+# Debian/Ubuntu Pythons refuse system-wide pip installs (PEP 668).
+VENV="${VENV:-.venv}"
+[ -x "$VENV/bin/python" ] || "${PYTHON:-python3}" -m venv "$VENV"
+PY="$VENV/bin/python"
 # the CPU build of torch first, so nothing pulls a multi-GB CUDA build
 "$PY" -c "import torch" 2>/dev/null || "$PY" -m pip install -q torch==2.13.0
 "$PY" -m pip install -q -e ".[test]"
