@@ -36,6 +36,8 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
                          "OUT/corpus.json records each song's source and performance. Existing files are kept, so a rerun resumes.")
     p.add_argument("out", type=Path, help="folder for the MIDI files")
     p.add_argument("--songs", type=int, default=200, help="number of songs (default %(default)s): 3 in 10 generated, 3 in 10 MMA, 4 in 10 music21")
+    p.add_argument("--sources", nargs="+", default=["generated", "mma", "music21"], choices=["generated", "mma", "music21"], metavar="SOURCE",
+                   help="which sources to draw from, in their usual proportions (default: %(default)s); the validation set leaves out music21, whose pieces training draws from")
     p.add_argument("--seed", **seed)
     p.add_argument("--workers", **workers)
 
@@ -68,7 +70,7 @@ def run_data(args: argparse.Namespace) -> None:
 
     if args.step == "corpus":
         from dance.corpus.default import write_corpus
-        count = write_corpus(args.out, args.songs, args.seed, args.workers)
+        count = write_corpus(args.out, args.songs, args.seed, args.workers, tuple(args.sources))
         print(f"{count} MIDI files in {args.out}")
     elif args.step in ("render", "build"):
         run = pipeline.render if args.step == "render" else pipeline.build

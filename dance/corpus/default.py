@@ -68,10 +68,15 @@ def write_music21(task: tuple[Path, int, Path]) -> dict:
 WRITERS = {"generated": write_generated, "mma": write_mma, "music21": write_music21}
 
 
-def write_corpus(out: Path, songs: int, seed: int, workers: int) -> int:
-    """Write `songs` MIDI files (existing ones are kept); returns how many exist."""
+def write_corpus(out: Path, songs: int, seed: int, workers: int, sources: tuple[str, ...] = tuple(WRITERS)) -> int:
+    """Write `songs` MIDI files (existing ones are kept) from the given sources,
+    in their SOURCE_CYCLE proportions; returns how many exist."""
+    unknown = set(sources) - set(WRITERS)
+    if unknown or not sources:
+        raise ValueError(f"unknown corpus source {', '.join(sorted(unknown)) or '(none given)'}; known: {', '.join(WRITERS)}")
     mma.grooves()  # fails early with a clear message when MMA is missing
-    sources = [SOURCE_CYCLE[i % len(SOURCE_CYCLE)] for i in range(songs)]
+    cycle = [source for source in SOURCE_CYCLE if source in sources]
+    sources = [cycle[i % len(cycle)] for i in range(songs)]
     pieces = iter(music21_source.choose_pieces(sources.count("music21"), seed))
     tasks = []
     for i, source in enumerate(sources):
