@@ -30,13 +30,13 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
     jitter = dict(type=float, default=0.0, metavar="SECONDS",
                   help=f"move each note by up to this many seconds (j*r, j~U(0,SECONDS) per song, r~U(-1,1) per note); labels unchanged; 0 = off, {config.TIMING_JITTER_MAX_SECONDS} is the SPEC's value")
 
-    p = steps.add_parser("corpus", help="write the embedded default MIDI corpus (generator, MMA grooves, music21 pieces), performed",
-                         description="Write the embedded default corpus from three sources: procedural songs (every meter, tempo steps and ramps, meter changes, pickups), MMA accompaniments (about 1,100 grooves) and real compositions from the music21 corpus (chorales, fiddle tunes, Renaissance polyphony, madrigals, quartets, folk songs; only the training collections). "
+    p = steps.add_parser("corpus", help="write the embedded default MIDI corpus (generator, MMA grooves, music21 pieces, click tracks), performed",
+                         description="Write the embedded default corpus from four sources: procedural songs (every meter, tempo steps and ramps, meter changes, pickups), MMA accompaniments (about 1,100 grooves), real compositions from the music21 corpus (chorales, fiddle tunes, Renaissance polyphony, madrigals, quartets, folk songs; only the training collections) and accented click tracks. "
                          "Every song is then performed: an expressive tempo map (curves, jumps, drift, phrase-end rubato) that the labels follow, per-part timing and dynamics, and for band songs sometimes no drums, drums only or breaks. "
                          "OUT/corpus.json records each song's source and performance. Existing files are kept, so a rerun resumes.")
     p.add_argument("out", type=Path, help="folder for the MIDI files")
-    p.add_argument("--songs", type=int, default=200, help="number of songs (default %(default)s): 3 in 10 generated, 3 in 10 MMA, 4 in 10 music21")
-    p.add_argument("--sources", nargs="+", default=["generated", "mma", "music21"], choices=["generated", "mma", "music21"], metavar="SOURCE",
+    p.add_argument("--songs", type=int, default=200, help="number of songs (default %(default)s): of every 11, 3 generated, 3 MMA, 4 music21, 1 click track")
+    p.add_argument("--sources", nargs="+", default=["generated", "mma", "music21", "metronome"], choices=["generated", "mma", "music21", "metronome"], metavar="SOURCE",
                    help="which sources to draw from, in their usual proportions (default: %(default)s); the validation set leaves out music21, whose pieces training draws from")
     p.add_argument("--seed", **seed)
     p.add_argument("--workers", **workers)

@@ -1,6 +1,7 @@
 """Write the embedded default corpus as plain MIDI files, one folder per source:
 OUT/generated (the procedural generator), OUT/mma (MMA grooves) and
-OUT/music21 (real compositions from the music21 corpus). Every song is then
+OUT/music21 (real compositions from the music21 corpus) and OUT/metronome
+(accented click tracks). Every song is then
 *performed* (`performance.py`): an expressive tempo map, per-part timing and
 dynamics, and for generated and MMA songs sometimes no drums, drums only or
 breaks. OUT/corpus.json records each song's source and performance."""
@@ -17,13 +18,13 @@ import mido
 import numpy as np
 from tqdm import tqdm
 
-from dance.corpus import generator, mma, music21_source, performance
+from dance.corpus import generator, metronome, mma, music21_source, performance
 from dance.data.audio import write_atomic, write_text
 
 log = logging.getLogger("dance.corpus")
 MMA_ATTEMPTS = 5  # grooves whose meter MMA and the MIDI disagree on are retried with another seed
 # share of songs from each source; song i takes its source from this cycle
-SOURCE_CYCLE = ("generated", "music21", "mma", "generated", "music21", "mma", "generated", "music21", "mma", "music21")
+SOURCE_CYCLE = ("generated", "music21", "mma", "generated", "music21", "mma", "generated", "music21", "mma", "music21", "metronome")
 # band songs (generator, MMA): how often the arrangement changes; music21 pieces have no drums
 BAND_ARRANGEMENTS = {"as_written": 0.6, "no_drums": 0.1, "drums_only": 0.15, "breaks": 0.15}
 
@@ -65,7 +66,14 @@ def write_music21(task: tuple[Path, int, Path]) -> dict:
     return {"tempo": how.tempo_style, "arrangement": "as_written", "piece": str(Path(*piece.parts[piece.parts.index("corpus") + 1:]))}
 
 
-WRITERS = {"generated": write_generated, "mma": write_mma, "music21": write_music21}
+def write_metronome(task: tuple[Path, int, object]) -> dict:
+    path, seed, _ = task
+    midi, how = performed(metronome.compose(seed), seed, None)
+    write_atomic(path, lambda tmp: midi.save(str(tmp)))
+    return {"tempo": how.tempo_style, "arrangement": "as_written"}
+
+
+WRITERS = {"generated": write_generated, "mma": write_mma, "music21": write_music21, "metronome": write_metronome}
 
 
 def write_corpus(out: Path, songs: int, seed: int, workers: int, sources: tuple[str, ...] = tuple(WRITERS)) -> int:
