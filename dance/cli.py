@@ -107,6 +107,8 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--restart", action="store_true", help="start the tag again from epoch 1, deleting its checkpoints and loss.csv, instead of resuming it")
     p.add_argument("--init", type=Path, metavar="CHECKPOINT", help="start from this checkpoint's weights (fine-tuning; epochs, optimiser and learning-rate schedule start afresh)")
     p.add_argument("--no-augment", action="store_true", help="train on the chunks as rendered, without the random room/microphone/noise chain")
+    p.add_argument("--hparam", action="append", default=[], metavar="NAME=VALUE",
+                   help="a model hyperparameter for a new model, repeatable, e.g. --hparam channels=96 --hparam onset_flux=true (see the model's class for names)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
     p.add_argument("--checkpoints", type=Path, default=Path("checkpoints"), help="checkpoint root folder (default %(default)s)")
     p.add_argument("--loader-workers", type=int, default=0, help="DataLoader worker processes (default %(default)s: decode in the training process, which caches decoded chunks)")
@@ -150,6 +152,63 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, help="PNG to write (default: AUDIO with .png)")
 
 
+def add_label_command(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("label", help="confirm or correct the bars of your own recordings in the browser (for fine-tuning and eval)",
+                       description="Serve a local page that goes through your recordings (wav, ogg, flac, mp3) one by one. For each it proposes a bar grid "
+                       "(beats from librosa's beat tracker, the downbeat and beats per bar from the model); you listen with a click on every beat, "
+                       "fix the grid with the keyboard and accept, reject or skip. Accepting writes OUT/NAME.ogg + OUT/NAME.bars.csv "
+                       "(like `dance data render`, ready for `dance data chop` and `dance eval`) and OUT/NAME.label.json; every decision goes into "
+                       "OUT/labels.json, so rerunning the command continues with the recordings not yet decided.")
+    p.add_argument("recordings", type=Path, nargs="+", metavar="FOLDER_OR_FILE", help="recordings, or folders searched for them (recursively)")
+    p.add_argument("--out", type=Path, required=True, help="folder for the labelled recordings and labels.json")
+    add_model_option(p)
+    p.add_argument("--port", type=int, default=8001, help="port (default %(default)s)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s: this computer only)")
+
+
+EPILOG_LIVE = """\
+examples:
+  dance live --input song.wav --osc 127.0.0.1:9000   # play a file in real time, OSC to a visuals program
+  dance live --osc 127.0.0.1:9000 --websocket 8765   # the default sound-card input
+  dance live --list-devices                          # then: dance live --device 3 (or part of its name)
+"""
+
+
+def add_live_command(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("live", help="follow the bar live from the sound card (or a file in real time) and send it on (OSC, WebSocket)",
+                       description="Follow the bar live: audio from the sound card (PortAudio), or --input FILE played in real\n"
+                       "time, runs through the model every 20 ms. The terminal shows a bar counter, a dial that fills once\n"
+                       "per bar, the phase, the bar length, the input level and dropped blocks. Outputs, each optional:\n"
+                       "  OSC        /dance/phase f (every 20 ms), /dance/downbeat, /dance/tempo f (bars per minute, on downbeats)\n"
+                       "  WebSocket  one JSON row per 20 ms: {time, phase, downbeat, bar_seconds}\n"
+                       "The anticipation applies to every output. Ctrl-C stops.",
+                       epilog=EPILOG_LIVE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--input", type=Path, metavar="FILE", help="play this audio file in real time instead of listening to the sound card")
+    source.add_argument("--device", help="sound-card input: an index or part of a name from --list-devices (default: the system's default input)")
+    source.add_argument("--list-devices", action="store_true", help="list the audio devices PortAudio sees, then stop")
+    p.add_argument("--speed", type=float, help="with --input: play this many times faster than real time (e.g. 4 for tests; default 1)")
+    add_model_option(p)
+    p.add_argument("--anticipation", type=float, default=0.0, help="predict this many seconds ahead, 0 to 0.5, for every output (default %(default)s)")
+    p.add_argument("--osc", metavar="HOST:PORT", help="send OSC messages over UDP to this address, e.g. 127.0.0.1:9000")
+    p.add_argument("--websocket", metavar="PORT", help="serve the rows as JSON messages on ws://127.0.0.1:PORT/")
+
+
+def parse_hparams(pairs: list[str]) -> dict:
+    """['channels=96', 'onset_flux=true'] -> {'channels': 96, 'onset_flux': True}."""
+    import json
+    hparams = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise ValueError(f"--hparam {pair!r}: expected NAME=VALUE")
+        try:
+            hparams[name] = json.loads(value)
+        except json.JSONDecodeError:
+            hparams[name] = value
+    return hparams
+
+
 def run_train(args: argparse.Namespace) -> None:
     from dance.train import Options, train
 
@@ -157,7 +216,7 @@ def run_train(args: argparse.Namespace) -> None:
                       batch_size=args.batch_size, lr=args.lr, warmup_seconds=args.warmup_seconds,
                       validation_fraction=args.validation_fraction, dataset_size=args.dataset_size,
                       resume=args.resume, restart=args.restart, seed=args.seed, checkpoints=args.checkpoints, loader_workers=args.loader_workers,
-                      init=args.init, augment=not args.no_augment)
+                      init=args.init, augment=not args.no_augment, hparams=parse_hparams(args.hparam))
     print(f"last checkpoint: {train(options)}")
 
 
@@ -226,6 +285,20 @@ def run_serve(args: argparse.Namespace) -> None:
         server.server_close()
 
 
+def run_label(args: argparse.Namespace) -> None:
+    from dance import inference
+    from dance.label_server import labelling_server
+
+    model = inference.load_model(args.model)
+    with labelling_server(args.recordings, args.out, model, str(args.model or inference.DEFAULT_MODEL), args.port, args.host) as (server, labeller):
+        print(f"dance label: http://{args.host}:{server.server_address[1]}/  {len(labeller.todo())} of {len(labeller.recordings)} recordings "
+              f"to decide, written to {args.out}  (Ctrl-C stops; rerun to continue)", flush=True)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            print("dance label: stopped; decisions so far are saved, rerun the same command to continue", file=sys.stderr)
+
+
 def run_view(args: argparse.Namespace) -> None:
     from dance import inference
     from dance.data.labels import phase_at
@@ -243,12 +316,47 @@ def run_view(args: argparse.Namespace) -> None:
                              f"{args.audio.name}, anticipation {args.anticipation:.2f} s", truth, reference))
 
 
+def run_live(args: argparse.Namespace) -> None:
+    from dance import inference, live
+    from dance.outputs import OscOutput, WebSocketFeed, parse_port
+    from dance.stream import Stream
+    from dance.terminal import TerminalDisplay
+
+    if args.list_devices:
+        print(live.list_devices())
+        return
+    if args.speed is not None and args.input is None:
+        raise live.LiveError("--speed applies to --input FILE only; a sound card runs in real time")
+    stream = Stream(inference.load_model(args.model), args.anticipation)
+    source = live.FileSource(args.input, args.speed or 1.0) if args.input else live.SoundCard(args.device)
+    outputs = []
+    try:
+        if args.osc:
+            outputs.append(OscOutput(args.osc))
+        if args.websocket:
+            outputs.append(WebSocketFeed(parse_port(args.websocket, "--websocket")))
+        print(f"dance live: {source.name} -> {', '.join(o.name for o in outputs) or 'the terminal only'} (Ctrl-C stops)", flush=True)
+        display = TerminalDisplay()
+        try:
+            live.run(source, stream, outputs, display)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            display.close()
+        print(f"dance live: {display.summary()}")
+    finally:
+        for output in outputs:
+            output.close()
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dance", description="Real-time bar phase from audio: data, training, prediction.")
     p.add_argument("-v", "--verbose", action="store_true", help="log in more detail (skipped files are always logged)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_data_commands(sub)
     add_model_commands(sub)
+    add_label_command(sub)
+    add_live_command(sub)
     return p
 
 
@@ -263,12 +371,14 @@ def main(argv: list[str] | None = None) -> int:
     from dance.train import TrainingError
     from dance.export import ExportError
     from dance.serve import ServeError
+    from dance.live import LiveError
+    from dance.label import LabelError
 
     try:
         commands = {"data": run_data, "train": run_train, "predict": run_predict, "eval": run_eval, "ship": run_ship, "view": run_view,
-                    "export": run_export, "serve": run_serve}
+                    "export": run_export, "serve": run_serve, "label": run_label, "live": run_live}
         commands[args.command](args)
-    except (DataError, SynthError, MMAError, AudioError, CheckpointError, TrainingError, ExportError, ServeError, FileNotFoundError, ValueError) as e:
+    except (DataError, SynthError, MMAError, AudioError, CheckpointError, TrainingError, ExportError, ServeError, LabelError, LiveError, FileNotFoundError, ValueError) as e:
         print(f"dance: error: {e}", file=sys.stderr)
         return 2
     except OSError as e:  # read-only folder, full disk, a folder where a file should go: one line, not a traceback

@@ -29,9 +29,10 @@ def frames_of(samples):
 
 
 @torch.no_grad()
-def test_streaming_matches_whole_sequence_on_real_audio(real_audio):
+@pytest.mark.parametrize("onset_flux", [False, True])
+def test_streaming_matches_whole_sequence_on_real_audio(real_audio, onset_flux):
     torch.manual_seed(0)
-    model = PhaseTCNMel().eval()
+    model = PhaseTCNMel(onset_flux=onset_flux).eval()
     frames, a = frames_of(real_audio), torch.tensor([0.3])
     whole, _ = model(frames, a)
     for block in (1, 7):
@@ -43,9 +44,10 @@ def test_streaming_matches_whole_sequence_on_real_audio(real_audio):
 
 
 @torch.no_grad()
-def test_no_output_depends_on_later_audio(real_audio):
+@pytest.mark.parametrize("onset_flux", [False, True])
+def test_no_output_depends_on_later_audio(real_audio, onset_flux):
     torch.manual_seed(0)
-    model = PhaseTCNMel().eval()
+    model = PhaseTCNMel(onset_flux=onset_flux).eval()
     frames = frames_of(real_audio)
     changed = frames.clone()
     changed[:, 500:] = torch.randn_like(changed[:, 500:])

@@ -5,6 +5,12 @@ Every convolution carries its own left context as state, so the whole-sequence
 pass and frame-by-frame streaming are the same code: the whole sequence is one
 call that starts from zero state (equivalent to zero left padding).
 
+With `onset_flux`, the network also sees the spectral flux, the rise of each
+mel band's log energy since the previous frame (negative changes are zero):
+the classic onset feature of beat trackers, which does not change with the
+level or the timbre as much as the log-mel itself does. It needs the previous
+frame's log-mel, which is carried as state like everything else.
+
 The head predicts the phase now and the bar rate (bars per second); the
 anticipation rotates the phase by 2*pi*rate*a, so any anticipation in
 [0, 0.5] s moves the output along the circle at the tempo the network hears.
@@ -60,15 +66,17 @@ class Block(nn.Module):
 
 class PhaseTCNMel(nn.Module):
     def __init__(self, channels: int = 64, kernel: int = 3, layers: int = 9, n_mels: int = 64,
-                 n_fft: int = 512, dropout: float = 0.1):
+                 n_fft: int = 512, dropout: float = 0.1, onset_flux: bool = False):
         super().__init__()
-        self.hparams = dict(channels=channels, kernel=kernel, layers=layers, n_mels=n_mels, n_fft=n_fft, dropout=dropout)
+        self.hparams = dict(channels=channels, kernel=kernel, layers=layers, n_mels=n_mels, n_fft=n_fft, dropout=dropout,
+                            onset_flux=onset_flux)
         self.frontend = CausalLogMel(n_fft=n_fft, n_mels=n_mels)
-        self.input = nn.Conv1d(n_mels, channels, 1)
+        self.onset_flux = onset_flux
+        self.input = nn.Conv1d(n_mels * (2 if onset_flux else 1), channels, 1)
         self.blocks = nn.ModuleList(Block(channels, kernel, 2**i, dropout) for i in range(layers))
         self.head = nn.Sequential(FrameNorm(channels), nn.Conv1d(channels, channels, 1), nn.GELU(), nn.Conv1d(channels, 3, 1))
         self.channels = channels
-        self.state_sizes = [self.frontend.history] + [channels * b.conv.context for b in self.blocks]
+        self.state_sizes = [self.frontend.history + (n_mels if onset_flux else 0)] + [channels * b.conv.context for b in self.blocks]
 
     @property
     def receptive_field_frames(self) -> int:
@@ -86,9 +94,14 @@ class PhaseTCNMel(nn.Module):
         if state is None:
             state = self.initial_state(batch).to(frames)
         parts = torch.split(state, self.state_sizes, dim=1)
-        x, new_states = self.frontend(frames, parts[0])
-        new_states = [new_states]
-        x = self.input(x * 0.1)
+        history = self.frontend.history
+        log_mel, samples_state = self.frontend(frames, parts[0][:, :history])
+        new_states = [samples_state]
+        if self.onset_flux:
+            previous = torch.cat([parts[0][:, history:, None], log_mel[:, :, :-1]], dim=2)
+            new_states = [torch.cat([samples_state, log_mel[:, :, -1]], dim=1)]
+            log_mel = torch.cat([log_mel, F.relu(log_mel - previous)], dim=1)
+        x = self.input(log_mel * 0.1)
         for block, part in zip(self.blocks, parts[1:]):
             x, block_state = block(x, part.reshape(batch, self.channels, block.conv.context))
             new_states.append(block_state.reshape(batch, -1))

@@ -23,7 +23,10 @@ class CheckpointError(Exception):
 def create(name: str, **hparams) -> nn.Module:
     if name not in MODELS:
         raise CheckpointError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
-    return MODELS[name](**hparams)
+    try:
+        return MODELS[name](**hparams)
+    except TypeError as e:  # an unknown hyperparameter name
+        raise CheckpointError(f"{name}: {e}") from None
 
 
 def name_of(model: nn.Module) -> str:
