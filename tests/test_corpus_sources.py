@@ -120,3 +120,14 @@ def test_arrangements_remove_the_right_parts():
         performed, how = performance.perform(midi, np.random.default_rng(0), {arrangement: 1.0})
         channels = {m.channel for t in performed.tracks for m in t if m.type == "note_on"}
         assert how.arrangement == arrangement and channels == keeps
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_click_track_accents_fall_on_the_bar_lines(tmp_path, seed):
+    from dance.corpus import metronome
+    path = tmp_path / "click.mid"
+    metronome.compose(seed).save(str(path))
+    song = read_song(path)
+    accents = song.tempo_map.to_seconds([n.start for n in song.notes if n.velocity == 120])
+    assert len(song.bars) >= 4
+    assert np.allclose(accents[: len(song.bar_starts)], song.bar_starts, atol=1e-6)
