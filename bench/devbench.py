@@ -66,7 +66,6 @@ SLICES = ("piano", "drums", "arrangement", "room", "changes", "midbar", "click")
 EXCERPT_SECONDS = (45.0, 60.0)
 TPB = 960  # MIDI ticks per quarter note
 SR = config.SAMPLE_RATE
-ANCHOR_RATE = 44100
 ANCHOR_BATCH = 6  # excerpts per anchors_runner call; the cache is saved after each
 
 Bars = list[tuple[float, int, int]]  # (start seconds within the excerpt, numerator, denominator)
@@ -1024,12 +1023,13 @@ def score_command(args: argparse.Namespace) -> None:
     out.mkdir(parents=True, exist_ok=True)
     text = markdown(table)
     header = (f"Real-music development benchmark v{DEVBENCH_VERSION} (seed {manifest['seed']}, {len(entries)} excerpts, "
-              f"{manifest['audio_minutes']} min), model {args.model}\n"
+              f"{manifest['audio_minutes']} min), model {args.model} (sha256 {sha256(args.model)[:12]})\n"
               f"error: mean phase error (bars); F1: mean downbeat F1; lock: median time to lock (bars) over the excerpts\n"
               f"that lock, with how many never hold the phase within 0.1 bar for two bars\n\n")
     audio.write_text(out / "table.md", header + text + "\n")
     audio.write_text(out / "results.json", json.dumps({
-        "version": DEVBENCH_VERSION, "seed": manifest["seed"], "model": str(args.model), "summary": table, "rows": rows,
+        "version": DEVBENCH_VERSION, "seed": manifest["seed"], "model": str(args.model), "model_sha256": sha256(args.model),
+        "summary": table, "rows": rows,
         "dance_seconds": round(time.monotonic() - started, 1), "anchor_seconds": round(anchor_seconds, 1)}, indent=1, default=float) + "\n")
     print(header + text)
     print(f"\nwritten to {out}/table.md and results.json (dance scored in {time.monotonic() - started:.0f} s)")
