@@ -57,3 +57,16 @@ MUSIC21_BENCHMARK_COLLECTIONS = (
     "beethoven", "mozart", "schumann_robert", "schumann_clara", "joplin", "chopin", "schubert",
     "oneills1850", "airdsAirs",
 )
+
+# Labelling real recordings (`dance label`, dance/label.py)
+LABEL_METERS = tuple(range(2, 10))  # beats per bar a person can choose (keys 2-9)
+# librosa's onset envelope from short windows that are not centred: beats land
+# within a few ms of the attacks (its default 128 ms centred windows put them
+# about 40 ms late on rendered songs with known bars)
+LABEL_ONSET_WINDOW = 512  # samples, 32 ms
+LABEL_ONSET_HOP = 160  # samples, 10 ms
+# each beat moves onto a line fitted through it and its neighbours (this many
+# beats in all): removes the hop's +-5 ms wobble, follows tempo curves
+LABEL_SMOOTHING_BEATS = 7
+LABEL_MAX_NUDGE_SECONDS = 0.5  # the grid moves at most this far either way
+LABEL_TEMPO_RANGE = (30.0, 300.0)  # beats per minute a tap may set

@@ -94,7 +94,11 @@ def make_server(model: Path, port: int, host: str = "127.0.0.1", timeout: float 
         raise ServeError(f"onnxruntime-web is not installed in {WEB}: run `make setup` (npm install in web/)")
     if not model.exists() or not model.with_suffix(".json").exists():
         raise ServeError(f"no exported model at {model}: run `dance export --out {model}` first")
-    handler = type("SiteHandler", (Handler,), {"files": site_files(model.resolve()), "timeout": timeout})
+    return listen(type("SiteHandler", (Handler,), {"files": site_files(model.resolve()), "timeout": timeout}), port, host)
+
+
+def listen(handler: type[Handler], port: int, host: str) -> Server:
+    """A server for `handler` (a Handler subclass with its `files`), or a one-line ServeError."""
     try:
         return Server((host, port), handler)
     except OSError as e:

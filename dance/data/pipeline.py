@@ -39,7 +39,7 @@ from tqdm import tqdm
 from dance import config
 from dance.data import audio, processes, synth
 from dance.data.labels import chunk_labels
-from dance.data.midi import SkipSong, Song, read_song, write_render_midi
+from dance.data.midi import Bar, SkipSong, Song, read_song, write_render_midi
 
 log = logging.getLogger("dance.data")
 
@@ -145,11 +145,16 @@ def find_midi_files(root: Path) -> list[Path]:
     return files
 
 
+def safe_stem(path: Path) -> str:
+    """A file's stem as part of an output name: letters, digits, '.', '-' and
+    single '_' (never '__', which separates a chunk's song id from the rest)."""
+    return re.sub(r"[^A-Za-z0-9.-]+", "_", path.stem).strip("_")[:40] or "song"
+
+
 def song_id(path: Path, root: Path) -> str:
     """Unique within a corpus and safe as a file name, without '__'."""
     relative = str(path.relative_to(root))
-    stem = re.sub(r"[^A-Za-z0-9.-]+", "_", path.stem).strip("_")[:40] or "song"
-    return f"{stem}-{hashlib.sha1(relative.encode()).hexdigest()[:8]}"
+    return f"{safe_stem(path)}-{hashlib.sha1(relative.encode()).hexdigest()[:8]}"
 
 
 def song_of_chunk(chunk: Path) -> str:
@@ -225,8 +230,9 @@ def read_bars_csv(path: Path) -> np.ndarray:
     return rows[:, 0]
 
 
-def bars_csv(song: Song) -> str:
-    return "start,numerator,denominator\n" + "".join(f"{b.start:.6f},{b.numerator},{b.denominator}\n" for b in song.bars)
+def bars_csv(bars: list[Bar]) -> str:
+    """A bar grid as `dance data render` writes it and `chop`, `eval` and `view` read it."""
+    return "start,numerator,denominator\n" + "".join(f"{b.start:.6f},{b.numerator},{b.denominator}\n" for b in bars)
 
 
 # ---------------------------------------------------------------- jobs (run in worker processes)
@@ -338,7 +344,7 @@ def render_job(job: Job) -> JobResult:
         return JobResult(str(job.source), resumed=True)
     song = read_song(job.source)
     samples = render_song(song, job.soundfont, config.SAMPLE_RATE, job_rng(job.seed, job.stem), job.jitter)
-    audio.write_text(job.out / f"{job.stem}.bars.csv", bars_csv(song))
+    audio.write_text(job.out / f"{job.stem}.bars.csv", bars_csv(song.bars))
     audio.write_ogg(ogg, audio.limit(samples))
     audio.write_text(job.out / f"{job.stem}.done", json.dumps({"settings": job_settings(job)}))
     return JobResult(str(job.source), audio_seconds=len(samples) / config.SAMPLE_RATE)
