@@ -17,7 +17,7 @@ import pedalboard
 
 from dance import config
 
-PROBABILITY = {"reverb": 0.4, "band_limit": 0.4, "compress": 0.25, "clip": 0.1, "noise": 0.4, "hum": 0.1, "dropout": 0.1}
+PROBABILITY = {"reverb": 0.4, "band_limit": 0.4, "compress": 0.25, "clip": 0.1, "noise": 0.4, "hum": 0.1, "gate": 0.15, "dropout": 0.1}
 
 
 def reverb(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -81,6 +81,19 @@ def hum(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return x + tone * np.float32(rms(x) / rms(second) * 10 ** (-rng.uniform(20, 40) / 20))
 
 
+def gate(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A noise gate: every 10 ms block whose peak is 10-30 dB below the
+    music's RMS becomes digital silence, as in a gated recording, a DAW
+    export or a synthesised click track, where the gaps are truly silent."""
+    block = config.SAMPLE_RATE // 100
+    n = len(x) // block * block
+    peaks = np.abs(x[:n]).reshape(-1, block).max(axis=1)
+    loud = peaks >= rms(x) * 10 ** (-rng.uniform(10, 30) / 20)
+    hold = int(rng.integers(3, 10))  # blocks the gate stays open after a loud one, as real gates do
+    held = np.convolve(loud, np.ones(hold + 1), mode="full")[: len(loud)] > 0
+    return np.concatenate([x[:n] * np.repeat(held, block), x[n:]]).astype(np.float32)
+
+
 def dropout(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One to three gaps of 50-300 ms (a glitching connection)."""
     x = x.copy()
@@ -96,7 +109,7 @@ def rms(x: np.ndarray) -> float:
 
 
 EFFECTS = {"reverb": reverb, "band_limit": band_limit, "compress": compress, "clip": clip,
-           "noise": noise, "hum": hum, "dropout": dropout}
+           "noise": noise, "hum": hum, "gate": gate, "dropout": dropout}
 
 
 def augment(x: np.ndarray, rng: np.random.Generator, probability: dict[str, float] = PROBABILITY) -> tuple[np.ndarray, list[str]]:
