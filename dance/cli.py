@@ -328,7 +328,7 @@ def run_live(args: argparse.Namespace) -> None:
     if args.speed is not None and args.input is None:
         raise live.LiveError("--speed applies to --input FILE only; a sound card runs in real time")
     stream = Stream(inference.load_model(args.model), args.anticipation)
-    source = live.FileSource(args.input, args.speed or 1.0) if args.input else live.SoundCard(args.device)
+    source = live.FileSource(args.input, 1.0 if args.speed is None else args.speed) if args.input else live.SoundCard(args.device)
     outputs = []
     try:
         if args.osc:

@@ -58,6 +58,12 @@ MUSIC21_BENCHMARK_COLLECTIONS = (
     "oneills1850", "airdsAirs",
 )
 
+# The live runtime (dance/stream.py, dance/live.py)
+BAR_LENGTH_DOWNBEATS = 5  # the bar length is the median interval between this many latest downbeats (as the page)
+LIVE_BLOCK_SECONDS = 0.01  # audio per block from the sound card, or from a file played live
+LIVE_QUEUE_SECONDS = 2.0  # sound-card audio that may wait for the model before blocks are dropped
+LIVE_DISPLAY_HZ = 10  # terminal display refreshes per second
+
 # Labelling real recordings (`dance label`, dance/label.py)
 LABEL_METERS = tuple(range(2, 10))  # beats per bar a person can choose (keys 2-9)
 # librosa's onset envelope from short windows that are not centred: beats land

@@ -42,7 +42,7 @@ def export_onnx(model: torch.nn.Module, out: Path) -> Path:
 
 def max_difference(model: torch.nn.Module, onnx_model: "OnnxModel", samples: np.ndarray, anticipation: float, block: int) -> float:
     """Largest |PyTorch - ONNX Runtime| over [sin, cos] outputs, ONNX streamed `block` frames per call."""
-    from dance.inference import to_frames
+    from dance.stream import to_frames
 
     frames = to_frames(samples)
     n = frames.shape[1]

@@ -1,4 +1,5 @@
-"""Running a model on audio: streaming, causal, the same code for every caller.
+"""Running a model on audio files and arrays, through the one streaming
+runtime (`dance.stream.Stream`): causal, the same code for every caller.
 
 Row i of a prediction states the phase at `(i + 1) * FRAME_SECONDS + anticipation`
 seconds from the start of the audio: the end of frame i (config) plus the
@@ -14,9 +15,9 @@ import torch
 from dance import config
 from dance.data.audio import AudioError, stream_audio
 from dance.model import selector
+from dance.stream import STREAM_BLOCK_FRAMES, Stream, check_anticipation
 
 DEFAULT_MODEL = Path(__file__).parent / "default_model.pt"
-STREAM_BLOCK_FRAMES = 250  # frames per model call (5 s); the state carries across calls, so the size changes speed, not results
 MIN_AUDIO_SECONDS = 1.0
 SILENCE_PEAK = 1e-4  # audio whose every sample is smaller is silence
 
@@ -40,45 +41,25 @@ def check_audio(samples: np.ndarray, name: str) -> None:
         raise AudioError(f"{name} is silent; there is no bar to follow")
 
 
-def to_frames(samples: np.ndarray) -> torch.Tensor:
-    """[1, n_frames, FRAME_SIZE]; a trailing partial frame is dropped (it has no end instant yet)."""
-    n = len(samples) // config.FRAME_SIZE
-    return torch.from_numpy(np.ascontiguousarray(samples[: n * config.FRAME_SIZE], dtype=np.float32)).view(1, n, config.FRAME_SIZE)
-
-
-@torch.no_grad()
 def predict_stream(model: torch.nn.Module, blocks, anticipation: float) -> tuple[np.ndarray, np.ndarray, int, float]:
     """(times, phases, samples seen, peak |sample|) for consecutive blocks of
-    16 kHz samples of any sizes. The model runs on STREAM_BLOCK_FRAMES frames
-    at a time with carried state, so the result does not depend on how the
-    audio was cut into blocks, and only one block is held at a time."""
-    if not 0.0 <= anticipation <= config.ANTICIPATION_MAX:
-        raise ValueError(f"anticipation must be within [0, {config.ANTICIPATION_MAX}] s, got {anticipation}")
+    16 kHz samples of any sizes, through a `Stream`. The blocks are regrouped
+    into STREAM_BLOCK_FRAMES frames per push, so the model runs in calls of the
+    same sizes however the file was decoded, and only one block is held at a time."""
+    stream = Stream(model, anticipation)
     step = STREAM_BLOCK_FRAMES * config.FRAME_SIZE
-    state = model.initial_state(1)
-    a = torch.tensor([anticipation])
-    outputs, pending, seen, peak = [], np.zeros(0, dtype=np.float32), 0, 0.0
-
-    def run(samples: np.ndarray) -> None:
-        nonlocal state
-        frames = to_frames(samples)
-        for start in range(0, frames.shape[1], STREAM_BLOCK_FRAMES):
-            out, state = model(frames[:, start: start + STREAM_BLOCK_FRAMES], a, state)
-            outputs.append(out[0].numpy())
-
+    rows, pending, seen, peak = [], np.zeros(0, dtype=np.float32), 0, 0.0
     for block in blocks:
         seen += len(block)
         peak = max(peak, float(np.max(np.abs(block)))) if len(block) else peak
         pending = np.concatenate([pending, np.asarray(block, dtype=np.float32)])
         whole = len(pending) // step * step
         if whole:
-            run(pending[:whole])
+            rows += stream.push(pending[:whole])
             pending = pending[whole:]
-    if len(pending) >= config.FRAME_SIZE:
-        run(pending)
-    sin_cos = np.concatenate(outputs) if outputs else np.zeros((0, 2), dtype=np.float32)
-    phases = np.mod(np.arctan2(sin_cos[:, 0], sin_cos[:, 1]) / (2 * np.pi), 1.0)
-    times = (np.arange(len(phases)) + 1) * config.FRAME_SECONDS + anticipation
+    rows += stream.push(pending)
+    times = np.array([row.time for row in rows], dtype=np.float64)
+    phases = np.array([row.phase for row in rows], dtype=np.float32)
     return times, phases, seen, peak
 
 
@@ -90,8 +71,7 @@ def predict_phase(model: torch.nn.Module, samples: np.ndarray, anticipation: flo
 
 def predict_file(model: torch.nn.Module, audio_path: Path, anticipation: float) -> tuple[np.ndarray, np.ndarray]:
     """Decoded, resampled and run block by block: memory does not grow with the file's length."""
-    if not 0.0 <= anticipation <= config.ANTICIPATION_MAX:  # before decoding anything
-        raise ValueError(f"anticipation must be within [0, {config.ANTICIPATION_MAX}] s, got {anticipation}")
+    check_anticipation(anticipation)  # before decoding anything
     times, phases, seen, peak = predict_stream(model, stream_audio(audio_path), anticipation)
     name = str(audio_path)
     if seen < MIN_AUDIO_SECONDS * config.SAMPLE_RATE:

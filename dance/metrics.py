@@ -24,19 +24,35 @@ def phase_error(times: np.ndarray, predicted: np.ndarray, truth: np.ndarray) -> 
     return float(circular_distance(predicted[keep], truth[keep]).mean()) if keep.any() else float("nan")
 
 
+class DownbeatRule:
+    """The downbeat rule, one frame at a time (the live runtime applies it as
+    rows arrive; `downbeats` applies it to a whole curve): a downbeat is where
+    the phase wraps (a drop of more than 0.5), interpolated between the two
+    frames, counted only if the phase passed through 0.25-0.75 since the last one."""
+
+    def __init__(self) -> None:
+        self.armed = True
+        self.previous: tuple[float, float] | None = None  # (time, phase) of the last frame
+
+    def step(self, time: float, phase: float) -> float | None:
+        """The downbeat instant between the previous frame and this one, or None."""
+        found = None
+        if 0.25 <= phase <= 0.75:
+            self.armed = True
+        if self.armed and self.previous is not None and self.previous[1] - phase > 0.5:
+            before_time, before = self.previous
+            fraction = (1.0 - before) / (phase + 1.0 - before)
+            found = before_time + fraction * (time - before_time)
+            self.armed = False
+        self.previous = (time, phase)
+        return found
+
+
 def downbeats(times: np.ndarray, phases: np.ndarray) -> np.ndarray:
-    """Instants where the phase wraps (a drop of more than 0.5), interpolated,
-    counted only if the phase passed through 0.25-0.75 since the last one."""
-    found, armed = [], True
-    for i in range(1, len(phases)):
-        if 0.25 <= phases[i] <= 0.75:
-            armed = True
-        if armed and phases[i - 1] - phases[i] > 0.5:
-            before, after = phases[i - 1], phases[i] + 1.0
-            fraction = (1.0 - before) / (after - before)
-            found.append(times[i - 1] + fraction * (times[i] - times[i - 1]))
-            armed = False
-    return np.array(found)
+    """Every downbeat of a phase curve, by `DownbeatRule`."""
+    rule = DownbeatRule()
+    found = [rule.step(float(t), float(p)) for t, p in zip(times, phases)]
+    return np.array([t for t in found if t is not None])
 
 
 def downbeat_f1(reference: np.ndarray, estimated: np.ndarray) -> float:

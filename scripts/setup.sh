@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian machine for dance: system packages (FluidSynth, three
-# General MIDI soundfonts, MMA, Chromium for the browser tests), the Python
+# General MIDI soundfonts, MMA, Chromium for the browser tests, PortAudio for
+# `dance live`'s sound card), the Python
 # package with its test tools, and the web page's onnxruntime-web (npm).
 # Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(fluidsynth fluid-soundfont-gm musescore-general-soundfont-small timgm6mb-soundfont mma chromium)
+APT_PACKAGES=(fluidsynth fluid-soundfont-gm musescore-general-soundfont-small timgm6mb-soundfont mma chromium libportaudio2)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
