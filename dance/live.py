@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from dance import config
-from dance.data.audio import StreamingResampler, resampling_ratio, stream_audio
+from dance.data.audio import StreamingResampler, open_audio, resampling_ratio, stream_audio
 from dance.stream import Row, Stream
 
 QUEUE_WAIT_SECONDS = 1.0  # with no block from the sound card for this long, the loop checks it is still running
@@ -45,6 +45,7 @@ class FileSource:
     def __init__(self, path: Path, speed: float = 1.0):
         if not speed > 0:
             raise LiveError(f"--speed must be above 0, got {speed}")
+        open_audio(path).close()  # a missing or unreadable file fails before any output opens
         self.path, self.speed, self.dropped = path, speed, 0
         self.name = str(path) if speed == 1 else f"{path} at {speed:g}x real time"
 

@@ -196,8 +196,9 @@ def test_bad_outputs_are_one_line(tiny, song, cli, options, message):
     (["--device", "999"], "input device"),
     (["--device", "no such card"], "input device"),
     (["--speed", "2"], "--speed applies to --input FILE only"),
+    (["--input", "/no/such/song.wav"], "cannot read audio /no/such/song.wav: no such file"),
 ])
-def test_bad_device_is_one_line(tiny, cli, options, message):
+def test_bad_device_or_file_is_one_line(tiny, cli, options, message):
     rc, out, err = cli("live", "--model", tiny, *options)
     assert rc == 2 and message in err and len(err.strip().splitlines()) == 1, err
 
