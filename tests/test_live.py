@@ -4,6 +4,7 @@ second, downbeats within a frame of predict's) and a WebSocket; a consumer
 that goes away stops nothing; bad devices, ports and hosts are one line."""
 
 import contextlib
+import io
 import json
 import socket
 import subprocess
@@ -23,7 +24,8 @@ from dance.data.dataset import find_chunks, read_chunk_audio
 from dance.inference import DEFAULT_MODEL, predict_phase
 from dance.model import selector
 from dance.model.phase_tcn_mel import PhaseTCNMel
-from dance.stream import Stream
+from dance.stream import Row, Stream
+from dance.terminal import TerminalDisplay
 
 
 def dance(*args, **kwargs):
@@ -213,3 +215,19 @@ def test_no_sound_card_is_one_line_and_listing_devices_works(tiny, cli):
     assert rc == 2 and "no audio input device" in err and len(err.strip().splitlines()) == 1, err
     rc, out, err = cli("live", "--list-devices")
     assert rc == 0 and "no audio devices found" in out
+
+
+class Screen(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_terminal_line_shows_bar_count_dial_phase_tempo_level_and_drops():
+    screen = Screen()
+    display = TerminalDisplay(screen)
+    rows = [Row(0.02, 0.9, None, float("nan")), Row(0.04, 0.25, 0.03, 2.0)]
+    display.update(np.full(320, 0.1, dtype=np.float32), rows, dropped=3)
+    display.close()
+    line = screen.getvalue()
+    assert line.startswith("\r● bar    1 |██████··················| phase 0.25  bar 2.00 s (30.0 bars/min)  input -20.0 dBFS  dropped 3")
+    assert display.summary() == "2 frames (0.0 s of audio), 1 downbeats, last bar 2.00 s (30.0 bars/min), 3 dropped blocks"

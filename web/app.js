@@ -1,11 +1,10 @@
 // The dance page: audio in (microphone or file) -> 320-sample frames from an
 // AudioWorklet -> the exported ONNX model (onnxruntime-web, WASM, one thread)
 // on the page's main thread -> a dial that sweeps once per bar.
-// Conventions as in dance/config.py: 16 kHz mono, 320-sample frames; each
-// output is the bar phase at the end of its frame plus the anticipation.
-const SAMPLE_RATE = 16000;
-const FRAME_SIZE = 320;
-const FRAME_SECONDS = FRAME_SIZE / SAMPLE_RATE;
+// Conventions from model.json (written by `dance export` from dance/config.py:
+// sample rate, frame size, the anticipation range); each output is the bar
+// phase at the end of its frame plus the anticipation.
+let SAMPLE_RATE, FRAME_SIZE, FRAME_SECONDS; // set by loadModel, before any audio
 const MAX_BACKLOG_FRAMES = 50; // fall further behind than 1 s and the oldest frames are dropped
 const $ = (id) => document.getElementById(id);
 
@@ -68,6 +67,9 @@ function say(text) { $("message").textContent = text; }
 
 async function loadModel() {
   const meta = await (await fetch("model.json")).json();
+  SAMPLE_RATE = meta.sample_rate;
+  FRAME_SIZE = meta.frame_size;
+  FRAME_SECONDS = FRAME_SIZE / SAMPLE_RATE;
   ort.env.wasm.numThreads = 1;
   ort.env.wasm.wasmPaths = new URL("vendor/", location.href).href;
   const session = await ort.InferenceSession.create("model.onnx", { executionProviders: ["wasm"] });
@@ -79,7 +81,9 @@ async function startContext() {
   await stop();
   const context = new AudioContext({ sampleRate: SAMPLE_RATE });
   await context.audioWorklet.addModule("frames-worklet.js");
-  const collector = new AudioWorkletNode(context, "frame-collector", { channelCount: 1, channelCountMode: "explicit" });
+  const collector = new AudioWorkletNode(context, "frame-collector", {
+    channelCount: 1, channelCountMode: "explicit", processorOptions: { frameSize: FRAME_SIZE },
+  });
   collector.port.onmessage = (event) => {
     live.queue.push(event.data);
     live.arrivedAt = performance.now();
@@ -244,6 +248,7 @@ async function main() {
   try {
     const { session, meta } = await loadModel();
     live.tracker = new Tracker(session, meta.state_size);
+    $("anticipation").max = String(Math.round(meta.anticipation_max * 1000));
     say("ready: use the microphone or pick an audio file");
     $("mic").disabled = !window.AudioWorkletNode;
   } catch (error) {

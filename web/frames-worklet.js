@@ -1,12 +1,12 @@
-// Runs on the audio thread: collects mono 320-sample frames (20 ms at the
-// context's 16 kHz) and posts each one to the page. No model runs here:
-// onnxruntime-web cannot run inside an AudioWorklet.
-const FRAME_SIZE = 320;
-
+// Runs on the audio thread: collects mono frames of the model's frame size
+// (processorOptions.frameSize, from model.json: 320 samples, 20 ms at 16 kHz)
+// and posts each one to the page. No model runs here: onnxruntime-web cannot
+// run inside an AudioWorklet.
 class FrameCollector extends AudioWorkletProcessor {
-  constructor() {
+  constructor(options) {
     super();
-    this.frame = new Float32Array(FRAME_SIZE);
+    this.frameSize = options.processorOptions.frameSize;
+    this.frame = new Float32Array(this.frameSize);
     this.filled = 0;
   }
 
@@ -18,9 +18,9 @@ class FrameCollector extends AudioWorkletProcessor {
       let sum = 0;
       for (let c = 0; c < channels.length; c++) sum += channels[c][i];
       this.frame[this.filled++] = sum / channels.length;
-      if (this.filled === FRAME_SIZE) {
+      if (this.filled === this.frameSize) {
         this.port.postMessage(this.frame, [this.frame.buffer]);
-        this.frame = new Float32Array(FRAME_SIZE);
+        this.frame = new Float32Array(this.frameSize);
         this.filled = 0;
       }
     }
