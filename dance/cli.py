@@ -107,6 +107,9 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--restart", action="store_true", help="start the tag again from epoch 1, deleting its checkpoints and loss.csv, instead of resuming it")
     p.add_argument("--init", type=Path, metavar="CHECKPOINT", help="start from this checkpoint's weights (fine-tuning; epochs, optimiser and learning-rate schedule start afresh)")
     p.add_argument("--no-augment", action="store_true", help="train on the chunks as rendered, without the random room/microphone/noise chain")
+    p.add_argument("--mix-chunks", type=Path, metavar="DIR", help="fine-tuning on your own music: chunks from `dance data chop` of a `dance label` folder; all of them train, "
+                   "drawn for --mix-share of every batch, the rest from --chunks-path so the model keeps what it knew (one process only)")
+    p.add_argument("--mix-share", type=float, default=0.5, metavar="S", help="share of each batch, on average, drawn from --mix-chunks (default %(default)s)")
     p.add_argument("--hparam", action="append", default=[], metavar="NAME=VALUE",
                    help="a model hyperparameter for a new model, repeatable, e.g. --hparam channels=96 --hparam onset_flux=true (see the model's class for names)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
@@ -216,7 +219,8 @@ def run_train(args: argparse.Namespace) -> None:
                       batch_size=args.batch_size, lr=args.lr, warmup_seconds=args.warmup_seconds,
                       validation_fraction=args.validation_fraction, dataset_size=args.dataset_size,
                       resume=args.resume, restart=args.restart, seed=args.seed, checkpoints=args.checkpoints, loader_workers=args.loader_workers,
-                      init=args.init, augment=not args.no_augment, hparams=parse_hparams(args.hparam))
+                      init=args.init, augment=not args.no_augment, hparams=parse_hparams(args.hparam),
+                      mix_chunks=args.mix_chunks, mix_share=args.mix_share)
     print(f"last checkpoint: {train(options)}")
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import ConcatDataset, DataLoader, DistributedSampler, WeightedRandomSampler
 from tqdm import tqdm
 
 from dance import config
@@ -53,6 +53,8 @@ class Options:
     restart: bool = False  # start again from epoch 1, removing the tag's checkpoints and loss.csv (default: resume from the last one)
     init: Path | None = None  # start from these weights (fine-tuning)
     augment: bool = True  # the acoustic chain of dance/data/augment.py on training chunks
+    mix_chunks: Path | None = None  # fine-tuning: the user's chunks (all of them train), drawn for a share of every batch
+    mix_share: float = 0.5  # that share, on average; the rest comes from chunks_path, so the model keeps what it knew
     hparams: dict | None = None
 
 
@@ -98,7 +100,29 @@ def setup_distributed() -> tuple[int, int, torch.device]:
     return 0, 1, device
 
 
-def load_data(o: Options) -> tuple[ChunkDataset, ChunkDataset]:
+def load_data(o: Options) -> tuple[ChunkDataset | ConcatDataset, ChunkDataset]:
+    """(training set, validation set); with --mix-chunks the training set is
+    the corpus's training chunks followed by all of the user's chunks."""
+    corpus, validation = load_corpus(o)
+    if o.mix_chunks is None:
+        return corpus, validation
+    if not 0 < o.mix_share < 1:
+        raise TrainingError(f"--mix-share must be between 0 and 1 (the share of each batch from --mix-chunks), got {o.mix_share}")
+    mine = find_chunks(o.mix_chunks)
+    if not mine:
+        raise TrainingError(f"no chunks (.ogg with .phase) in {o.mix_chunks}; make them with `dance data chop` from `dance label`'s folder")
+    return ConcatDataset([corpus, ChunkDataset(mine, augment=o.augment)]), validation
+
+
+def mixed_sampler(corpus: int, mine: int, share: float, generator: torch.Generator) -> WeightedRandomSampler:
+    """Draws (with replacement) the last `mine` items with probability `share`
+    and the first `corpus` items otherwise, each group uniformly; an epoch
+    draws as many items as both hold."""
+    weights = torch.cat([torch.full((corpus,), (1 - share) / corpus), torch.full((mine,), share / mine)])
+    return WeightedRandomSampler(weights, corpus + mine, replacement=True, generator=generator)
+
+
+def load_corpus(o: Options) -> tuple[ChunkDataset, ChunkDataset]:
     chunks = find_chunks(o.chunks_path)
     if not chunks:
         raise TrainingError(f"no chunks (.ogg with .phase) in {o.chunks_path}; make some with `dance data build`")
@@ -114,6 +138,8 @@ def load_data(o: Options) -> tuple[ChunkDataset, ChunkDataset]:
 
 def train(o: Options) -> Path:
     rank, world, device = setup_distributed()
+    if o.mix_chunks is not None and world > 1:
+        raise TrainingError("--mix-chunks trains in one process; run it without torchrun")
     torch.manual_seed(o.seed + rank)
     if device.type == "cpu":
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
@@ -148,22 +174,27 @@ def train(o: Options) -> Path:
     if optimizer_state:
         optimizer.load_state_dict(optimizer_state)
 
-    sampler = DistributedSampler(train_set, world, rank, shuffle=True, seed=o.seed) if world > 1 else None
+    order = torch.Generator().manual_seed(o.seed)  # shuffle order or the mix's draws; reseeded every epoch
+    if o.mix_chunks is not None:
+        corpus_size = len(train_set.datasets[0])
+        sampler = mixed_sampler(corpus_size, len(train_set) - corpus_size, o.mix_share, order)
+    else:
+        sampler = DistributedSampler(train_set, world, rank, shuffle=True, seed=o.seed) if world > 1 else None
     loader = DataLoader(train_set, batch_size=o.batch_size, shuffle=sampler is None, sampler=sampler,
                         num_workers=o.loader_workers, persistent_workers=o.loader_workers > 0,  # workers keep their decoded-chunk cache
-                        drop_last=len(train_set) >= o.batch_size,
-                        generator=torch.Generator().manual_seed(o.seed))
+                        drop_last=len(train_set) >= o.batch_size, generator=order)
     warmup = int(o.warmup_seconds * config.FRAMES_PER_SECOND)
     anticipation_rng = torch.Generator().manual_seed(o.seed)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         forget_epochs(out, start_epoch)  # epochs about to be (re)done: no stale checkpoint, no duplicate loss.csv row
         print(f"{o.model}: {sum(p.numel() for p in model.parameters()):,} parameters; "
-              f"{len(train_set)} training and {len(validation_set)} validation chunks; device {device}, {world} process(es)")
+              f"{len(train_set)} training and {len(validation_set)} validation chunks; device {device}, {world} process(es)"
+              + (f"; {o.mix_share:.0%} of each batch from the {len(train_set.datasets[1])} chunks in {o.mix_chunks}" if o.mix_chunks else ""))
 
     for epoch in range(start_epoch, o.epochs + 1):
         seed_epoch(o.seed, epoch, rank, loader.generator, anticipation_rng)
-        if sampler is not None:
+        if isinstance(sampler, DistributedSampler):  # the mix's sampler draws from `order`, reseeded above
             sampler.set_epoch(epoch)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(o, epoch)

@@ -1,7 +1,8 @@
 """`dance label`: the labelling page in a real headless Chromium on a rendered
 song with known bars (correct the proposal, accept, reject, skip, reopen),
-its JSON API against bad requests, and the labelled recording through
-`dance data chop` and `dance eval` like a rendered song."""
+its JSON API against bad requests, the labelled recording through
+`dance data chop` and `dance eval` like a rendered song, and fine-tuning on
+its chunks mixed with a corpus (`train --mix-chunks`)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
+import torch
 from playwright.sync_api import sync_playwright
 
 from dance import config, inference
@@ -22,14 +24,18 @@ from dance.cli import main
 from dance.corpus.generator import compose
 from dance.data import pipeline
 from dance.data.audio import read_audio
+from dance.data.dataset import ChunkDataset, find_chunks
 from dance.evaluate import evaluate
 from dance.label import Labeller, Settings, find_recordings
 from dance.label_server import labelling_server
+from dance.model import selector
+from dance.train import Options, evaluate_loss, mixed_sampler, train
 from tests.browser import CHROMIUM, FLAGS
 from tests.test_browser import steady_four_four_seed
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "results" / "browser"
 TOLERANCE = 0.010  # seconds: the written bar starts against the truth
+TINY = dict(channels=16, layers=5, n_mels=32)  # a small model, for the resume test
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +171,16 @@ def test_the_proposal_finds_the_bars_of_a_steady_song(labelled, song):
     assert 170 < proposal.tempo < 185  # quarter notes at 178 BPM, though the tracker alone follows half of that on the backbeat
 
 
-def test_chop_and_eval_take_a_labelled_recording(labelled, song, model, tmp_path):
+@pytest.fixture(scope="module")
+def my_chunks(labelled, tmp_path_factory):
+    """`dance data chop` of the labelled folder: the user's chunks."""
+    out, _, _ = labelled
+    chunks = tmp_path_factory.mktemp("my_chunks")
+    pipeline.chop(out, chunks, workers=1, seed=0)
+    return chunks
+
+
+def test_chop_and_eval_take_a_labelled_recording(labelled, my_chunks, song, model, tmp_path):
     out, _, _ = labelled
     _, truth = song
     # the same recording with the true bars: chop plans the same chunks (same name, same seed)
@@ -175,9 +190,8 @@ def test_chop_and_eval_take_a_labelled_recording(labelled, song, model, tmp_path
         shutil.copy(path, true_copy / path.name)
         (true_copy / path.name).with_suffix(".bars.csv").write_text(
             "start,numerator,denominator\n" + "".join(f"{t:.6f},4,4\n" for t in truth))
-    pipeline.chop(out, tmp_path / "chunks", workers=1, seed=0)
     pipeline.chop(true_copy, tmp_path / "true_chunks", workers=1, seed=0)
-    chunks = sorted((tmp_path / "chunks").glob("*.phase"))
+    chunks = sorted(my_chunks.glob("*.phase"))
     assert chunks
     for chunk in chunks:
         labels = np.loadtxt(chunk)
@@ -187,6 +201,39 @@ def test_chop_and_eval_take_a_labelled_recording(labelled, song, model, tmp_path
         assert (np.minimum(difference, 1 - difference) * bar).max() < TOLERANCE, chunk.name
     summary = evaluate(model, out, tmp_path / "eval", pictures=False)
     assert summary["4/4 @ 0.0s"]["files"] == 1 and summary["4/4 @ 0.0s"]["phase_error"] < 0.15
+
+
+def test_the_mix_draws_its_share_of_every_epoch():
+    order = torch.Generator().manual_seed(0)
+    draws = np.array([i for _ in range(40) for i in mixed_sampler(90, 10, 0.3, order)])
+    assert len(draws) == 40 * 100
+    assert abs(np.mean(draws >= 90) - 0.3) < 0.03
+    assert set(draws[draws >= 90]) == set(range(90, 100)) and len(set(draws[draws < 90])) > 80
+
+
+def fine_tune(corpus: Path, mine: Path, root: Path, tag: str, epochs: int, init: Path, lr: float) -> Path:
+    return train(Options("phase_tcn_mel", corpus, tag, epochs=epochs, batch_size=2, lr=lr, dataset_size=2, checkpoints=root,
+                         init=init, augment=False, mix_chunks=mine, mix_share=0.75))
+
+
+def test_fine_tuning_the_shipped_model_with_the_mix_lowers_the_loss_on_the_users_chunks(small_chunks, my_chunks, tmp_path):
+    mine = ChunkDataset(find_chunks(my_chunks))
+    warmup = config.FRAMES_PER_SECOND
+    before = evaluate_loss(inference.load_model(), mine, 2, warmup)
+    tuned = fine_tune(small_chunks, my_chunks, tmp_path, "mine", 1, inference.DEFAULT_MODEL, lr=1e-3)
+    after = evaluate_loss(selector.load(tuned)[0], mine, 2, warmup)
+    assert after < 0.8 * before, (before, after)
+
+
+def test_a_mixed_run_resumes_like_any_other(small_chunks, my_chunks, tmp_path):
+    torch.manual_seed(0)
+    small = tmp_path / "small.pt"
+    selector.save(small, selector.create("phase_tcn_mel", **TINY))
+    straight = fine_tune(small_chunks, my_chunks, tmp_path, "straight", 2, small, lr=5e-3)
+    fine_tune(small_chunks, my_chunks, tmp_path, "resumed", 1, small, lr=5e-3)
+    resumed = fine_tune(small_chunks, my_chunks, tmp_path, "resumed", 2, small, lr=5e-3)  # the same command with -e 2 resumes after epoch 1
+    for name, weights in selector.load(straight)[0].state_dict().items():
+        assert torch.equal(weights, selector.load(resumed)[0].state_dict()[name]), name
 
 
 def post(url: str, body: bytes, content_type: str = "application/json", headers: dict | None = None):
