@@ -153,8 +153,9 @@ class LabelHandler(Handler):
         unknown = set(data) - {"name", "decision", "meter", "offset", "nudge_ms", "bpm"}
         if unknown:
             raise LabelError(f"unknown field {sorted(unknown)[0]!r}")
+        name = self.labeller.recording(data.get("name")).name  # the name first: its error says the most
         settings = Settings.from_json(data) if data.get("decision") == "accept" else None
-        written = self.labeller.decide(data.get("name"), data.get("decision"), settings)
+        written = self.labeller.decide(name, data.get("decision"), settings)
         return 200, *as_json({"written": [str(p) for p in written]})
 
 
