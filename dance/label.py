@@ -51,6 +51,11 @@ class AlreadyDecided(LabelError):
     status = 409
 
 
+class NoGrid(LabelError):
+    """A recording in which the beat tracker finds too little to build a grid on."""
+    status = 422
+
+
 @dataclass(frozen=True)
 class Recording:
     name: str  # output stem: safe stem + fingerprint, never '__'
@@ -188,7 +193,7 @@ def between(beats: np.ndarray) -> np.ndarray:
 def propose(analysis: Analysis, bpm: float | None = None) -> Proposal:
     beats, tempo = track_beats(analysis.envelope, bpm)
     if len(beats) < 2 * config.LABEL_METERS[-1]:
-        raise LabelError(f"the beat tracker found only {len(beats)} beats; too few for a bar grid")
+        raise NoGrid(f"the beat tracker found only {len(beats)} beats; too few for a bar grid in every meter")
     # Trackers often follow half the tempo on the off-beats (a loud backbeat,
     # snare on 2 and 4), where no beat is a downbeat; the model's downbeats
     # then fall between the beats, and twice the tempo fits them. A tapped
