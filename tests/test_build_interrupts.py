@@ -71,7 +71,9 @@ def start_build(midi, out, temp):
     env = {**os.environ, "TMPDIR": str(temp)}
     cmd = [sys.executable, "-m", "dance", "data", "build", str(midi), str(out), "--soundfonts", SOUNDFONT, "--workers", "1"]
     # its own process group, as a shell gives a foreground job: Ctrl-C reaches every process in it
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    # a shell that started the tests in the background hands SIGINT down ignored; Ctrl-C must reach dance
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def test_ctrl_c_during_a_render_stops_fluidsynth_and_leaves_no_temp_files(slow_song, tmp_path):

@@ -50,7 +50,9 @@ def test_generate_build_and_load_one_chunk(corpus, tmp_path):
 def test_interrupted_build_resumes_without_partial_files(corpus, tmp_path):
     out = tmp_path / "chunks"
     cmd = [sys.executable, "-m", "dance", "data", "build", str(corpus), str(out), "--soundfonts", SOUNDFONT, "--workers", "1"]
-    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # a shell that started the tests in the background hands SIGINT down ignored; Ctrl-C must reach dance
+    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while not list(out.glob("*.done")) and time.monotonic() < deadline:
         time.sleep(0.05)
