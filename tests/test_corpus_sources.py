@@ -39,12 +39,16 @@ def score_with_pickup_and_meter_change() -> stream.Score:
     return score
 
 
-def test_music21_piece_keeps_pickup_and_meter_change(tmp_path):
-    midi = music21_source.score_to_midi(score_with_pickup_and_meter_change(), np.random.default_rng(0))
+def written_song(tmp_path, seed: int):
+    """(song read back from the MIDI the score becomes, seconds per quarter note)."""
+    midi = music21_source.score_to_midi(score_with_pickup_and_meter_change(), np.random.default_rng(seed))
     path = tmp_path / "piece.mid"
     midi.save(str(path))
-    song = read_song(path)
-    quarter = next(m.tempo for m in midi.tracks[0] if m.type == "set_tempo") / 1e6
+    return read_song(path), next(m.tempo for m in midi.tracks[0] if m.type == "set_tempo") / 1e6
+
+
+def test_music21_piece_keeps_pickup_and_meter_change(tmp_path):
+    song, quarter = written_song(tmp_path, seed=0)
     # phase origin at the first full bar (after the one-quarter pickup), then 4 bars of 4 and 3 of 3 quarters
     expected = quarter * np.array([1, 5, 9, 13, 17, 20, 23])
     assert np.allclose(song.bar_starts[:7], expected, atol=1e-6)
@@ -52,11 +56,7 @@ def test_music21_piece_keeps_pickup_and_meter_change(tmp_path):
 
 
 def test_music21_short_piece_is_repeated_with_its_pickup_over_the_last_bar(tmp_path):
-    midi = music21_source.score_to_midi(score_with_pickup_and_meter_change(), np.random.default_rng(1))
-    path = tmp_path / "piece.mid"
-    midi.save(str(path))
-    song = read_song(path)
-    quarter = next(m.tempo for m in midi.tracks[0] if m.type == "set_tempo") / 1e6
+    song, quarter = written_song(tmp_path, seed=1)
     # each play after the first starts 25 quarters later, its pickup sounding in the last 3/4 bar
     one_play = np.array([1, 5, 9, 13, 17, 20, 23])
     assert np.allclose(song.bar_starts[7:14], quarter * (one_play + 25), atol=1e-6)

@@ -257,9 +257,13 @@ def compose(seed: int) -> mido.MidiFile:
     return midi
 
 
+def is_note_off(msg: mido.Message) -> bool:
+    return msg.type == "note_off" or (msg.type == "note_on" and msg.velocity == 0)
+
+
 def to_track(events: list[tuple[int, mido.Message]]) -> mido.MidiTrack:
-    """Absolute-tick events -> a track; note-offs sort before note-ons at a tick."""
-    events = sorted(events, key=lambda e: (e[0], 0 if e[1].type == "note_off" else 1))
+    """Absolute-tick events -> a track; note-offs (velocity-0 note-ons too) sort before note-ons at a tick."""
+    events = sorted(events, key=lambda e: (e[0], 0 if is_note_off(e[1]) else 1))
     track, last = mido.MidiTrack(), 0
     for tick, msg in events:
         track.append(msg.copy(time=tick - last))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import mido
 import numpy as np
 
+from dance.corpus.generator import is_note_off, to_track
 from dance.data.midi import TempoMap, absolute_events, bar_ticks
 
 DRUM_CHANNEL = 9
@@ -42,19 +43,8 @@ def to_events(midi: mido.MidiFile) -> list[list[tuple[int, mido.Message]]]:
 def from_events(tracks: list[list[tuple[int, mido.Message]]], ticks_per_beat: int) -> mido.MidiFile:
     """Absolute-tick events -> a type-1 file; note-offs sort before note-ons at a tick."""
     midi = mido.MidiFile(type=1, ticks_per_beat=ticks_per_beat)
-    for events in tracks:
-        events = sorted(events, key=lambda e: (e[0], 0 if is_note_off(e[1]) else 1))
-        track, last = mido.MidiTrack(), 0
-        for tick, msg in events:
-            track.append(msg.copy(time=tick - last))
-            last = tick
-        track.append(mido.MetaMessage("end_of_track", time=0))
-        midi.tracks.append(track)
+    midi.tracks.extend(to_track(events) for events in tracks)
     return midi
-
-
-def is_note_off(msg: mido.Message) -> bool:
-    return msg.type == "note_off" or (msg.type == "note_on" and msg.velocity == 0)
 
 
 def speed_curve(rng: np.random.Generator, style: str, beats: np.ndarray, bar_beats: np.ndarray) -> np.ndarray:
