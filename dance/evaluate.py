@@ -1,4 +1,4 @@
-"""`dance eval`: the SPEC metrics of a model on labelled audio, per file and
+"""`dance eval`: the metrics (README section 7, "Prediction, evaluation, pictures") of a model on labelled audio, per file and
 overall, at anticipation 0 and ANTICIPATION_MAX; a table, JSON and a picture
 per file.
 

@@ -1,4 +1,4 @@
-"""The SPEC's metrics, shared by `dance eval` and every benchmark.
+"""The metrics of README section 7 ("Prediction, evaluation, pictures"), shared by `dance eval` and every benchmark.
 
 Inputs are per-frame phases at stated instants (seconds); predicted downbeats
 are where the predicted phase wraps."""

@@ -1,4 +1,4 @@
-"""The SPEC metrics on hand-made phase curves."""
+"""The metrics of README section 7 ("Prediction, evaluation, pictures") on hand-made phase curves."""
 
 import numpy as np
 import pytest
