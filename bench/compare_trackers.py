@@ -49,7 +49,8 @@ def excerpt(item: Labelled, start: float, seconds: float, name: str, subset: str
     first, last = int(start * config.SAMPLE_RATE), int((start + seconds) * config.SAMPLE_RATE)
     starts = item.bar_starts - start
     cut = replace(item, name=name, samples=item.samples[first:last], bar_starts=starts,
-                  truth=lambda times, a, starts=starts: phase_at(times, starts))
+                  truth=lambda times, a, starts=starts: phase_at(times, starts),
+                  beat_starts=None if item.beat_starts is None else item.beat_starts - start)
     return subset, cut, None if change is None else change - start
 
 

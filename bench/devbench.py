@@ -934,14 +934,15 @@ def score_all(model, folder: Path, entries: list[dict], anchors: dict) -> list[d
     from compare_trackers import phase_from_downbeats
     from dance.data.labels import frame_instants
     from dance.evaluate import read_rendered, score
-    from dance.inference import predict_phase
+    from dance.inference import predict
 
     rows = []
     for e in entries:
         item = read_rendered(folder / e["file"])
         for anticipation in (0.0, config.ANTICIPATION_MAX):
-            times, predicted = predict_phase(model, item.samples, anticipation)
-            rows.append({**score(item, times, predicted, anticipation), "slice": e["slice"], "tracker": f"dance @ {anticipation:.1f} s"})
+            p = predict(model, item.samples, anticipation)
+            rows.append({**score(item, p.times, p.phases, anticipation, p.beat_phases if p.has_beats else None),
+                         "slice": e["slice"], "tracker": f"dance @ {anticipation:.1f} s"})
         found = anchors.get(e["name"])
         if found and found.get("sha256") == audio_sha256(folder / e["file"]):
             times = frame_instants(len(item.samples) // config.FRAME_SIZE)
@@ -953,6 +954,8 @@ def score_all(model, folder: Path, entries: list[dict], anchors: dict) -> list[d
 def summarise(rows: list[dict]) -> dict:
     """slice (and "all") -> tracker -> files, mean phase error, mean downbeat F1,
     median bars to lock, never locked."""
+    from dance.evaluate import mean_or_nan
+
     table: dict = {}
     for slice_name in [s for s in SLICES if any(r["slice"] == s for r in rows)] + ["all"]:
         table[slice_name] = {}
@@ -965,10 +968,18 @@ def summarise(rows: list[dict]) -> dict:
                 "files": len(group),
                 "phase_error": float(np.nanmean([r["phase_error"] for r in group])),
                 "downbeat_f1": float(np.nanmean([r["downbeat_f1"] for r in group])),
+                "beat_f1": mean_or_nan([r["beat_f1"] for r in group]),
                 "median_lock_bars": float(np.nanmedian(locks)) if not np.all(np.isnan(locks)) else float("nan"),
                 "never_locked": int(np.sum(np.isnan(locks))),
             }
     return table
+
+
+def beat_line(table: dict) -> str:
+    """Beat F1 per slice of the model at anticipation 0, where it has a beat head (the cached anchors hold downbeats only)."""
+    cells = [f"{name} {row['dance @ 0.0 s']['beat_f1']:.2f}" for name, row in table.items()
+             if "dance @ 0.0 s" in row and not math.isnan(row["dance @ 0.0 s"]["beat_f1"])]
+    return "beat F1 of dance @ 0.0 s: " + ", ".join(cells) if cells else ""
 
 
 def markdown(table: dict) -> str:
@@ -1021,7 +1032,7 @@ def score_command(args: argparse.Namespace) -> None:
     table = summarise(rows)
     out = results_folder(args.model, args.out)
     out.mkdir(parents=True, exist_ok=True)
-    text = markdown(table)
+    text = markdown(table) + ("\n\n" + beat_line(table) if beat_line(table) else "")
     header = (f"Real-music development benchmark v{DEVBENCH_VERSION} (seed {manifest['seed']}, {len(entries)} excerpts, "
               f"{manifest['audio_minutes']} min), model {args.model} (sha256 {sha256(args.model)[:12]})\n"
               f"error: mean phase error (bars); F1: mean downbeat F1; lock: median time to lock (bars) over the excerpts\n"

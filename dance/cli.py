@@ -28,7 +28,7 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
     fonts = dict(nargs="+", default=list(config.DEFAULT_SOUNDFONTS), metavar="SOUNDFONT",
                  help="soundfont files or names in /usr/share/sounds/sf2|sf3; each song is rendered once per soundfont (default: %(default)s)")
     jitter = dict(type=float, default=0.0, metavar="SECONDS",
-                  help=f"move each note by up to this many seconds (j*r, j~U(0,SECONDS) per song, r~U(-1,1) per note); labels unchanged; 0 = off, {config.TIMING_JITTER_MAX_SECONDS} is the SPEC's value")
+                  help=f"move each note by up to this many seconds (j*r, j~U(0,SECONDS) per song, r~U(-1,1) per note); labels unchanged; 0 = off, {config.TIMING_JITTER_MAX_SECONDS} is a typical value (README section 3)")
 
     p = steps.add_parser("corpus", help="write the embedded default MIDI corpus (generator, MMA grooves, music21 pieces, click tracks), performed",
                          description="Write the embedded default corpus from four sources: procedural songs (every meter, tempo steps and ramps, meter changes, pickups), MMA accompaniments (about 1,100 grooves), real compositions from the music21 corpus (chorales, fiddle tunes, Renaissance polyphony, madrigals, quartets, folk songs; only the training collections) and accented click tracks. "
@@ -53,11 +53,21 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--workers", **workers)
 
     p = steps.add_parser("chop", help="rendered songs -> 32 s chunks with labels and pitch augmentation",
-                         description="Cut rendered songs (from `dance data render`) into 32 s .ogg chunks with .phase labels (one per 20 ms frame, 33 s), each chunk sped up by a random pitch factor in [0.71, 1.29].")
+                         description="Cut rendered songs (from `dance data render`) into 32 s .ogg chunks with .phase (bar) and .beat (beat) labels (one per 20 ms frame, 33 s), each chunk sped up by a random pitch factor in [0.71, 1.29]. "
+                         "A .bars.csv has no tempo map, so its beats are spread evenly within each bar.")
     p.add_argument("rendered", type=Path, help="folder written by `dance data render`")
     p.add_argument("out", type=Path, help="output folder for chunks")
     p.add_argument("--seed", **seed)
     p.add_argument("--workers", **workers)
+
+    p = steps.add_parser("relabel", help="add beat labels (.beat) to chunks that `build` wrote before chunks had them, in seconds",
+                         description="Give chunks from an older `dance data build` their beat labels without rendering again: each song's chunk plan is "
+                         "replayed from the seed, its bar labels are checked against the .phase files, and a .beat file is written beside each. "
+                         "Songs whose MIDI is not found, or whose replayed labels differ, are skipped with the reason.")
+    p.add_argument("chunks", type=Path, help="chunk folder written by `dance data build`")
+    p.add_argument("--midi", type=Path, nargs="+", required=True, metavar="FOLDER", help="the MIDI folder(s) the chunks were built from")
+    p.add_argument("--jitter", **jitter)
+    p.add_argument("--seed", **seed)
 
     p = steps.add_parser("view", help="draw one chunk (waveform, spectrogram, labels, bar lines) as a PNG",
                          description="Draw a chunk: waveform, spectrogram and phase labels with the bar lines they imply.")
@@ -77,6 +87,9 @@ def run_data(args: argparse.Namespace) -> None:
         run(args.midi, args.out, args.soundfonts, args.workers, args.seed, args.jitter)
     elif args.step == "chop":
         pipeline.chop(args.rendered, args.out, args.workers, args.seed)
+    elif args.step == "relabel":
+        count, skipped = pipeline.relabel(args.chunks, args.midi, args.seed, args.jitter)
+        print(f"{count} chunks got beat labels" + "".join(f"; {n} songs skipped: {reason}" for reason, n in skipped.items()))
     elif args.step == "view":
         from dance.plots import view_chunk
         if not args.chunk.is_file() or not args.chunk.with_suffix(".phase").is_file():
@@ -111,7 +124,7 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
                    "drawn for --mix-share of every batch, the rest from --chunks-path so the model keeps what it knew (one process only)")
     p.add_argument("--mix-share", type=float, default=0.5, metavar="S", help="share of each batch, on average, drawn from --mix-chunks (default %(default)s)")
     p.add_argument("--hparam", action="append", default=[], metavar="NAME=VALUE",
-                   help="a model hyperparameter for a new model, repeatable, e.g. --hparam channels=96 --hparam onset_flux=true (see the model's class for names)")
+                   help="a model hyperparameter for a new model, repeatable, e.g. --hparam channels=96 --hparam onset_flux=true (see the model's class for names); with --init it changes the init checkpoint's, keeping every weight that still fits (--hparam beats=true adds a beat head)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
     p.add_argument("--checkpoints", type=Path, default=Path("checkpoints"), help="checkpoint root folder (default %(default)s)")
     p.add_argument("--loader-workers", type=int, default=0, help="DataLoader worker processes (default %(default)s: decode in the training process, which caches decoded chunks)")
@@ -174,16 +187,19 @@ examples:
   dance live --input song.wav --osc 127.0.0.1:9000   # play a file in real time, OSC to a visuals program
   dance live --osc 127.0.0.1:9000 --websocket 8765   # the default sound-card input
   dance live --list-devices                          # then: dance live --device 3 (or part of its name)
+  dance live --midi-clock dance --link               # MIDI clock on a virtual port "dance", and an Ableton Link session
 """
 
 
 def add_live_command(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("live", help="follow the bar live from the sound card (or a file in real time) and send it on (OSC, WebSocket)",
+    p = sub.add_parser("live", help="follow the bar live from the sound card (or a file in real time) and send it on (OSC, WebSocket, MIDI clock, Link)",
                        description="Follow the bar live: audio from the sound card (PortAudio), or --input FILE played in real\n"
                        "time, runs through the model every 20 ms. The terminal shows a bar counter, a dial that fills once\n"
                        "per bar, the phase, the bar length, the input level and dropped blocks. Outputs, each optional:\n"
                        "  OSC        /dance/phase f (every 20 ms), /dance/downbeat, /dance/tempo f (bars per minute, on downbeats)\n"
                        "  WebSocket  one JSON row per 20 ms: {time, phase, downbeat, bar_seconds}\n"
+                       "  MIDI clock 24 pulses per quarter (the bar over its beats, or --quarters-per-bar), song position, start/stop\n"
+                       "  Link       an Ableton Link session's tempo and beat, one bar per quantum\n"
                        "The anticipation applies to every output. Ctrl-C stops.",
                        epilog=EPILOG_LIVE, formatter_class=argparse.RawDescriptionHelpFormatter)
     source = p.add_mutually_exclusive_group()
@@ -195,6 +211,10 @@ def add_live_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--anticipation", type=float, default=0.0, help="predict this many seconds ahead, 0 to 0.5, for every output (default %(default)s)")
     p.add_argument("--osc", metavar="HOST:PORT", help="send OSC messages over UDP to this address, e.g. 127.0.0.1:9000")
     p.add_argument("--websocket", metavar="PORT", help="serve the rows as JSON messages on ws://127.0.0.1:PORT/")
+    p.add_argument("--midi-clock", metavar="PORT_NAME", help="send MIDI clock to a new virtual MIDI port of this name, or to the existing port whose name contains it")
+    p.add_argument("--link", action="store_true", help="lead an Ableton Link session on the local network: tempo and beat phase")
+    p.add_argument("--quarters-per-bar", type=int, default=4, metavar="N",
+                   help="quarters in a bar for --midi-clock and --link when the model predicts no beat phase (the shipped one does not; default %(default)s)")
 
 
 def parse_hparams(pairs: list[str]) -> dict:
@@ -237,11 +257,11 @@ def run_predict(args: argparse.Namespace) -> None:
         if target.is_dir():
             raise ValueError(f"{option} {target} is a folder; give a file name")
     model = inference.load_model(args.model)
-    times, phases = inference.predict_file(model, args.audio, args.anticipation)
-    inference.write_csv(out, times, phases)
-    print(f"{len(phases)} frames -> {out}")
+    prediction = inference.predict_file(model, args.audio, args.anticipation)
+    inference.write_csv(out, prediction)
+    print(f"{len(prediction.phases)} frames -> {out}")
     if args.downbeats:
-        write_text(args.downbeats, "".join(f"{t:.3f}\n" for t in metrics.downbeats(times, phases)))
+        write_text(args.downbeats, "".join(f"{t:.3f}\n" for t in metrics.downbeats(prediction.times, prediction.phases)))
         print(f"downbeats -> {args.downbeats}")
 
 
@@ -309,7 +329,7 @@ def run_view(args: argparse.Namespace) -> None:
     from dance.data.pipeline import read_bars_csv
     from dance.plots import prediction_picture
 
-    times, phases = inference.predict_file(inference.load_model(args.model), args.audio, args.anticipation)
+    times, phases = inference.predict_file(inference.load_model(args.model), args.audio, args.anticipation)[:2]
     bars_csv = args.audio.with_suffix(".bars.csv")
     truth = reference = None
     if bars_csv.exists():
@@ -322,7 +342,7 @@ def run_view(args: argparse.Namespace) -> None:
 
 def run_live(args: argparse.Namespace) -> None:
     from dance import inference, live
-    from dance.outputs import OscOutput, WebSocketFeed, parse_port
+    from dance.outputs import LinkOutput, MidiClockOutput, OscOutput, WebSocketFeed, parse_port
     from dance.stream import Stream
     from dance.terminal import TerminalDisplay
 
@@ -339,6 +359,10 @@ def run_live(args: argparse.Namespace) -> None:
             outputs.append(OscOutput(args.osc))
         if args.websocket:
             outputs.append(WebSocketFeed(parse_port(args.websocket, "--websocket")))
+        if args.midi_clock:
+            outputs.append(MidiClockOutput(args.midi_clock, args.quarters_per_bar, 1.0 if args.speed is None else args.speed))
+        if args.link:
+            outputs.append(LinkOutput(args.quarters_per_bar))
         print(f"dance live: {source.name} -> {', '.join(o.name for o in outputs) or 'the terminal only'} (Ctrl-C stops)", flush=True)
         display = TerminalDisplay()
         try:

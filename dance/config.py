@@ -63,6 +63,13 @@ BAR_LENGTH_DOWNBEATS = 5  # the bar length is the median interval between this m
 LIVE_BLOCK_SECONDS = 0.01  # audio per block from the sound card, or from a file played live
 LIVE_QUEUE_SECONDS = 2.0  # sound-card audio that may wait for the model before blocks are dropped
 LIVE_DISPLAY_HZ = 10  # terminal display refreshes per second
+# Confidence (dance/stream.py): the length of the bar head's [sin, cos] vector,
+# averaged over the last CONFIDENCE_SECONDS (an exponential average from 0, so
+# it starts low), through a logistic fitted by bench/confidence.py on the
+# development benchmark for the shipped model: P(phase error < 0.1 bar).
+CONFIDENCE_SECONDS = 1.0
+CONFIDENCE_SLOPE = 4.0
+CONFIDENCE_MIDPOINT = 1.0
 
 # Labelling real recordings (`dance label`, dance/label.py)
 LABEL_METERS = tuple(range(2, 10))  # beats per bar a person can choose (keys 2-9)

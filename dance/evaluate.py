@@ -3,7 +3,10 @@ overall, at anticipation 0 and ANTICIPATION_MAX; a table, JSON and a picture
 per file.
 
 Labelled audio is either a rendered song (`x.ogg` + `x.bars.csv`, from
-`dance data render`) or a chunk (`x.ogg` + `x.phase`)."""
+`dance data render`) or a chunk (`x.ogg` + `x.phase`, and `x.beat`).
+A model with a beat head is also scored on beats (beat F1, by the same rule
+and tolerance as downbeats), against the beats of the bar grid
+(`dance.data.labels`' beat rule)."""
 
 from __future__ import annotations
 
@@ -19,8 +22,8 @@ from tqdm import tqdm
 from dance import config, metrics
 from dance.data.audio import read_audio
 from dance.data.dataset import read_chunk_audio, read_labels
-from dance.data.labels import frame_instants, future_phase, phase_at
-from dance.inference import check_audio, predict_phase
+from dance.data.labels import beat_starts, frame_instants, future_phase, phase_at
+from dance.inference import check_audio, predict
 from dance.plots import prediction_picture
 
 ANTICIPATIONS = (0.0, config.ANTICIPATION_MAX)
@@ -34,6 +37,7 @@ class Labelled:
     bar_starts: np.ndarray  # true downbeats, seconds
     meters: list[tuple[int, int]] | None
     truth: object  # (times, anticipation) -> true phases
+    beat_starts: np.ndarray | None  # true beats, seconds; None where unknown (a chunk without .beat)
 
     def true_phase(self, times: np.ndarray, anticipation: float) -> np.ndarray:
         return self.truth(times, anticipation)
@@ -44,7 +48,8 @@ def read_rendered(ogg: Path) -> Labelled:
     starts, meters = rows[:, 0], [(int(n), int(d)) for n, d in rows[:, 1:3]]
     distinct = Counter(meters)
     meter = f"{meters[0][0]}/{meters[0][1]}" if len(distinct) == 1 else "changes"
-    return Labelled(ogg.stem, read_audio(ogg), meter, starts, meters, lambda times, a: phase_at(times, starts))
+    return Labelled(ogg.stem, read_audio(ogg), meter, starts, meters, lambda times, a: phase_at(times, starts),
+                    beat_starts(starts, meters))
 
 
 def read_chunk(ogg: Path) -> Labelled:
@@ -55,7 +60,9 @@ def read_chunk(ogg: Path) -> Labelled:
     def truth(times, anticipation):
         return future_phase(labels, anticipation, len(times)).numpy()
 
-    return Labelled(ogg.stem, samples, "chunk", metrics.downbeats(instants, labels), None, truth)
+    beats = read_labels(ogg.with_suffix(".beat"))
+    return Labelled(ogg.stem, samples, "chunk", metrics.downbeats(instants, labels), None, truth,
+                    None if np.isnan(beats).any() else metrics.downbeats(instants, beats))
 
 
 def find_labelled(folder: Path) -> list[Path]:
@@ -67,7 +74,9 @@ def find_labelled(folder: Path) -> list[Path]:
     return found
 
 
-def score(item: Labelled, times: np.ndarray, predicted: np.ndarray, anticipation: float) -> dict:
+def score(item: Labelled, times: np.ndarray, predicted: np.ndarray, anticipation: float,
+          beat_phases: np.ndarray | None = None) -> dict:
+    """Metrics of one bar phase curve (and beat phase curve, when given) against the item's truth."""
     truth = item.true_phase(times, anticipation)
     reference = item.bar_starts[(item.bar_starts > 0) & (item.bar_starts <= times[-1])]
     bar_lengths = np.diff(item.bar_starts)
@@ -82,11 +91,17 @@ def score(item: Labelled, times: np.ndarray, predicted: np.ndarray, anticipation
         "file": item.name, "meter": item.meter, "anticipation": anticipation,
         "phase_error": metrics.phase_error(times, predicted, truth),
         "downbeat_f1": metrics.downbeat_f1(reference, metrics.downbeats(times, predicted)),
+        "beat_f1": (metrics.downbeat_f1(item.beat_starts[item.beat_starts <= times[-1]], metrics.downbeats(times, beat_phases))
+                    if beat_phases is not None and item.beat_starts is not None else float("nan")),
         "lock_seconds": lock_start,
         "lock_bars": lock_start / float(bar_lengths[0]),
         "lock_bars_after_changes": float(np.nanmean(after_changes)) if after_changes and not np.all(np.isnan(after_changes)) else None,
         "changes": len(after_changes),
     }
+
+
+def mean_or_nan(values: list[float]) -> float:
+    return float("nan") if np.all(np.isnan(values)) else float(np.nanmean(values))
 
 
 def summarise(rows: list[dict]) -> dict:
@@ -102,6 +117,7 @@ def summarise(rows: list[dict]) -> dict:
             "files": len(group),
             "phase_error": float(np.nanmean([r["phase_error"] for r in group])),
             "downbeat_f1": float(np.nanmean([r["downbeat_f1"] for r in group])),
+            "beat_f1": mean_or_nan([r.get("beat_f1", float("nan")) for r in group]),
             "median_lock_bars": float(np.nanmedian(locks)) if not np.all(np.isnan(locks)) else float("nan"),
             "never_locked": int(np.sum(np.isnan(locks))),
         }
@@ -109,13 +125,13 @@ def summarise(rows: list[dict]) -> dict:
 
 
 def table(summary: dict) -> str:
-    lines = ["| subset @ anticipation | files | phase error (bars) | downbeat F1 | median time to lock (bars) | never locked |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| subset @ anticipation | files | phase error (bars) | downbeat F1 | beat F1 | median time to lock (bars) | never locked |",
+             "|---|---|---|---|---|---|---|"]
     def number(value: float, digits: int) -> str:
         return "–" if np.isnan(value) else f"{value:.{digits}f}"
 
     for name, s in summary.items():
-        lines.append(f"| {name} | {s['files']} | {number(s['phase_error'], 3)} | {number(s['downbeat_f1'], 3)} "
+        lines.append(f"| {name} | {s['files']} | {number(s['phase_error'], 3)} | {number(s['downbeat_f1'], 3)} | {number(s['beat_f1'], 3)} "
                      f"| {number(s['median_lock_bars'], 2)} | {s['never_locked']} |")
     if any(s["never_locked"] for s in summary.values()):
         lines.append("")
@@ -134,8 +150,9 @@ def evaluate(model: torch.nn.Module, folder: Path, out: Path, pictures: bool = T
         item = read_rendered(ogg) if ogg.with_suffix(".bars.csv").exists() else read_chunk(ogg)
         check_audio(item.samples, item.name)
         for anticipation in ANTICIPATIONS:
-            times, predicted = predict_phase(model, item.samples, anticipation)
-            rows.append(score(item, times, predicted, anticipation))
+            prediction = predict(model, item.samples, anticipation)
+            times, predicted = prediction.times, prediction.phases
+            rows.append(score(item, times, predicted, anticipation, prediction.beat_phases if prediction.has_beats else None))
             if pictures and anticipation == 0.0:
                 r = rows[-1]
                 title = f"{item.name} ({item.meter}): phase error {r['phase_error']:.3f} bar, downbeat F1 {r['downbeat_f1']:.2f}"

@@ -2,8 +2,10 @@
 same call as the PyTorch one, so `predict` and `eval` take either.
 
 The ONNX graph: inputs `frames` [1, T, FRAME_SIZE] (T >= 1), `anticipation`
-[1] seconds, `state` [1, S]; outputs `sin_cos` [1, T, 2] and `new_state`
-[1, S]. A whole sequence is the same graph called once from a zero state."""
+[1] seconds, `state` [1, S]; outputs `sin_cos` [1, T, 2] (the bar phase's
+[sin, cos]; [1, T, 4] with the beat phase's after it from a model with a beat
+head) and `new_state` [1, S]. A whole sequence is the same graph called once
+from a zero state."""
 
 from __future__ import annotations
 
@@ -35,7 +37,9 @@ def export_onnx(model: torch.nn.Module, out: Path) -> Path:
                           dynamic_axes={"frames": {1: "frames"}, "sin_cos": {1: "frames"}})
     meta = {"state_size": int(model.initial_state(1).shape[1]), "sample_rate": config.SAMPLE_RATE,
             "frame_size": config.FRAME_SIZE, "anticipation_max": config.ANTICIPATION_MAX,
-            "phase_instant": "end of each frame + anticipation"}
+            "phase_instant": "end of each frame + anticipation",
+            "beats": bool(getattr(model, "beat_head", None) is not None),
+            "confidence": {"seconds": config.CONFIDENCE_SECONDS, "slope": config.CONFIDENCE_SLOPE, "midpoint": config.CONFIDENCE_MIDPOINT}}
     out.with_suffix(".json").write_text(json.dumps(meta, indent=2))
     return out
 

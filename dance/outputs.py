@@ -51,10 +51,22 @@ def osc_message(address: str, *floats: float) -> bytes:
     return builder.build().dgram
 
 
+def osc_message_int(address: str, value: int) -> bytes:
+    builder = OscMessageBuilder(address)
+    builder.add_arg(value, "i")
+    return builder.build().dgram
+
+
 def osc_messages(row: Row) -> list[bytes]:
-    """/dance/phase f every row; /dance/downbeat on a downbeat, then
-    /dance/tempo f (bars per minute) once the bar length is known."""
-    messages = [osc_message("/dance/phase", row.phase)]
+    """/dance/phase f and /dance/confidence f every row (and /dance/beat_phase f
+    from a beat model); /dance/beat i on a beat (its number in the bar);
+    /dance/downbeat on a downbeat, then /dance/tempo f (bars per minute) once
+    the bar length is known."""
+    messages = [osc_message("/dance/phase", row.phase), osc_message("/dance/confidence", row.confidence)]
+    if not math.isnan(row.beat_phase):
+        messages.append(osc_message("/dance/beat_phase", row.beat_phase))
+    if row.beat is not None:
+        messages.append(osc_message_int("/dance/beat", row.beat))
     if row.downbeat is not None:
         messages.append(osc_message("/dance/downbeat"))
         if not math.isnan(row.bar_seconds):
@@ -119,10 +131,12 @@ class OscOutput(Output):
 
 
 def row_json(row: Row) -> str:
-    """{"time", "phase", "downbeat" (seconds or null), "bar_seconds" (or null)}."""
+    """{"time", "phase", "beat_phase" (or null), "confidence", "downbeat" (seconds or null), "beat" (number in the bar, or null), "bar_seconds" (or null)}."""
     bar = None if math.isnan(row.bar_seconds) else round(row.bar_seconds, 4)
     downbeat = None if row.downbeat is None else round(row.downbeat, 4)
-    return json.dumps({"time": round(row.time, 3), "phase": round(row.phase, 5), "downbeat": downbeat, "bar_seconds": bar})
+    beat_phase = None if math.isnan(row.beat_phase) else round(row.beat_phase, 5)
+    return json.dumps({"time": round(row.time, 3), "phase": round(row.phase, 5), "beat_phase": beat_phase,
+                       "confidence": round(row.confidence, 3), "downbeat": downbeat, "beat": row.beat, "bar_seconds": bar})
 
 
 class WebSocketFeed(Output):

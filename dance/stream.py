@@ -12,6 +12,7 @@ stream, the end of frame i plus the anticipation."""
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from typing import NamedTuple
 
@@ -27,7 +28,10 @@ STREAM_BLOCK_FRAMES = 250  # most frames per model call (5 s); the state carries
 class Row(NamedTuple):
     time: float  # seconds: end of the frame + anticipation
     phase: float  # bar phase at `time`, in [0, 1)
+    beat_phase: float  # beat phase at `time`, in [0, 1); NaN from a model without a beat head
+    confidence: float  # in [0, 1]: how likely the phase is within 0.1 bar (config, "Confidence")
     downbeat: float | None  # instant of a downbeat between the previous row and this one (dance.metrics.downbeats' instants), else None
+    beat: int | None  # on a beat (the beat phase wrapped since the previous row, by the same rule): its number in the bar, 1 on the downbeat
     bar_seconds: float  # bar length the recent downbeats imply; NaN until two downbeats
 
 
@@ -40,6 +44,27 @@ def to_frames(samples: np.ndarray) -> torch.Tensor:
 def phases_of(sin_cos: np.ndarray) -> np.ndarray:
     """[T, 2] model outputs -> [T] phases in [0, 1) (float32, as the model computes)."""
     return np.mod(np.arctan2(sin_cos[:, 0], sin_cos[:, 1]) / (2 * np.pi), 1.0)
+
+
+def bar_and_beat_phases(outputs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """[T, 2] or [T, 4] model outputs -> ([T] bar phases, [T] beat phases
+    (NaN without a beat head), [T] lengths of the bar's [sin, cos] vectors)."""
+    beats = phases_of(outputs[:, 2:4]) if outputs.shape[1] == 4 else np.full(len(outputs), np.nan, dtype=np.float32)
+    return phases_of(outputs[:, :2]), beats, np.hypot(outputs[:, 0], outputs[:, 1])
+
+
+class Confidence:
+    """The bar vector's length, averaged over the last CONFIDENCE_SECONDS,
+    through the logistic of config: low before lock, in silence and while the
+    network hesitates between bar positions (its vectors then cancel out)."""
+
+    def __init__(self) -> None:
+        self.average = 0.0
+        self.weight = config.FRAME_SECONDS / config.CONFIDENCE_SECONDS
+
+    def step(self, length: float) -> float:
+        self.average += self.weight * (length - self.average)
+        return 1.0 / (1.0 + math.exp(-config.CONFIDENCE_SLOPE * (self.average - config.CONFIDENCE_MIDPOINT)))
 
 
 def check_anticipation(anticipation: float) -> None:
@@ -74,7 +99,10 @@ class Stream:
         self.pending = np.zeros(0, dtype=np.float32)
         self.frames = 0  # frames run so far
         self.rule = DownbeatRule()
+        self.beat_rule = DownbeatRule()
+        self.beats_since_downbeat = 0
         self.bar = BarLength()
+        self.confidence = Confidence()
 
     def push(self, samples: np.ndarray) -> list[Row]:
         self.pending = np.concatenate([self.pending, np.asarray(samples, dtype=np.float32)])
@@ -85,18 +113,29 @@ class Stream:
             rows += self._rows(self._run(frames[:, start: start + STREAM_BLOCK_FRAMES]))
         return rows
 
-    @torch.no_grad()
-    def _run(self, frames: torch.Tensor) -> np.ndarray:
-        sin_cos, self.state = self.model(frames, torch.tensor([self.anticipation]), self.state)
-        return phases_of(sin_cos[0].numpy())
+    def _beat(self, time: float, beat_phase: float, downbeat: float | None) -> int | None:
+        """The beat's number in the bar on a beat, else None; a downbeat starts the count again."""
+        if downbeat is not None:
+            self.beats_since_downbeat = 0
+        if math.isnan(beat_phase) or self.beat_rule.step(time, beat_phase) is None:
+            return None
+        self.beats_since_downbeat += 1
+        return self.beats_since_downbeat
 
-    def _rows(self, phases: np.ndarray) -> list[Row]:
+    @torch.no_grad()
+    def _run(self, frames: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        sin_cos, self.state = self.model(frames, torch.tensor([self.anticipation]), self.state)
+        return bar_and_beat_phases(sin_cos[0].numpy())
+
+    def _rows(self, outputs: tuple[np.ndarray, np.ndarray, np.ndarray]) -> list[Row]:
         rows = []
-        for phase in phases:
+        for phase, beat_phase, length in zip(*outputs):
             self.frames += 1
             time = self.frames * config.FRAME_SECONDS + self.anticipation
             downbeat = self.rule.step(time, float(phase))
             if downbeat is not None:
                 self.bar.add(downbeat)
-            rows.append(Row(time, float(phase), downbeat, self.bar.seconds))
+            confidence = self.confidence.step(float(length))
+            rows.append(Row(time, float(phase), float(beat_phase), confidence, downbeat, self._beat(time, float(beat_phase), downbeat),
+                            self.bar.seconds))
         return rows

@@ -39,6 +39,7 @@ class TerminalDisplay:
         self.peak = 0.0  # largest |sample| since the last redraw
         self.next_redraw = 0.0
         self.flash_until = 0.0
+        self.beat: int | None = None  # the number in the bar of the last beat
 
     def update(self, block: np.ndarray, rows: list[Row], dropped: int) -> None:
         now = time.monotonic()
@@ -49,6 +50,8 @@ class TerminalDisplay:
             if row.downbeat is not None:
                 self.downbeats += 1
                 self.flash_until = now + FLASH_SECONDS
+            if row.beat is not None:
+                self.beat = row.beat
         self.row = rows[-1] if rows else self.row
         if self.redraw and now >= self.next_redraw:
             self.out.write("\r" + self.line(now) + "\x1b[K")
@@ -62,8 +65,9 @@ class TerminalDisplay:
         filled = int(self.row.phase * DIAL_WIDTH)
         dial = "█" * filled + "·" * (DIAL_WIDTH - filled)
         flash = "●" if now < self.flash_until else " "
-        return (f"{flash} bar {self.downbeats:4d} |{dial}| phase {self.row.phase:.2f}  {bar_text(self.row.bar_seconds)}  "
-                f"{level_text(self.peak)}  dropped {self.dropped}")
+        beat = "" if math.isnan(self.row.beat_phase) else f"beat {self.beat or '-'}  "
+        return (f"{flash} bar {self.downbeats:4d} |{dial}| phase {self.row.phase:.2f}  {beat}{bar_text(self.row.bar_seconds)}  "
+                f"sure {self.row.confidence:.2f}  {level_text(self.peak)}  dropped {self.dropped}")
 
     def close(self) -> None:
         if self.redraw:

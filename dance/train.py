@@ -58,6 +58,9 @@ class Options:
     hparams: dict | None = None
 
 
+BEAT_LOSS_WEIGHT = 0.5  # the beat phase helps the bar phase; the bar phase is what the model is for
+
+
 def phase_loss(prediction: torch.Tensor, target_phase: torch.Tensor, warmup_frames: int) -> torch.Tensor:
     """Direction-only MSE: the prediction normalised to the unit circle against
     [sin, cos] of the target, frames after the warm-up only."""
@@ -67,16 +70,22 @@ def phase_loss(prediction: torch.Tensor, target_phase: torch.Tensor, warmup_fram
     return ((direction - target) ** 2)[:, warmup_frames:].mean()
 
 
-def batch_step(model, frames, labels, anticipation: float, warmup_frames: int, gain_db=None):
-    """Loss of one batch at one anticipation; random gain per sequence when given."""
+def batch_step(model, frames, bar_labels, beat_labels, anticipation: float, warmup_frames: int, gain_db=None):
+    """Loss of one batch at one anticipation; random gain per sequence when
+    given. A model with a beat head also learns the beat phase, on the chunks
+    that have beat labels (the others hold NaN)."""
     if gain_db is not None:
         gain = 10 ** (torch.empty(frames.shape[0], 1, 1).uniform_(*gain_db) / 20)
         frames = (frames * gain).clamp(-1.0, 1.0)
     device = next(model.parameters()).device
-    target = future_phase(labels, anticipation, config.CHUNK_FRAMES).to(device)
     a = torch.full((frames.shape[0],), anticipation, device=device)
     prediction, _ = model(frames.to(device), a)
-    return phase_loss(prediction, target, warmup_frames)
+    loss = phase_loss(prediction[..., :2], future_phase(bar_labels, anticipation, config.CHUNK_FRAMES).to(device), warmup_frames)
+    known = torch.isfinite(beat_labels).all(dim=1).to(device)
+    if prediction.shape[-1] == 4 and known.any():
+        beat_target = future_phase(beat_labels[known.cpu()], anticipation, config.CHUNK_FRAMES).to(device)
+        loss = loss + BEAT_LOSS_WEIGHT * phase_loss(prediction[known][..., 2:], beat_target, warmup_frames)
+    return loss
 
 
 def learning_rate(o: Options, epoch: int) -> float:
@@ -163,7 +172,11 @@ def train(o: Options) -> Path:
     train_set, validation_set = load_data(o)
 
     if not resume:
-        if o.init:
+        if o.init and o.hparams:
+            model, fresh = selector.grow(o.init, o.model, **o.hparams)
+            if rank == 0:
+                print(f"from {o.init} with {o.hparams}; fresh weights: {', '.join(fresh) or 'none'}")
+        elif o.init:
             model, _ = selector.load(o.init, expect=o.model)
         else:
             model = selector.create(o.model, **(o.hparams or {}))
@@ -201,9 +214,9 @@ def train(o: Options) -> Path:
         model.train()
         total, count = 0.0, 0
         bar = tqdm(loader, desc=f"epoch {epoch}/{o.epochs}", unit="batch", disable=rank != 0, dynamic_ncols=True)
-        for frames, labels in bar:
+        for frames, bar_labels, beat_labels in bar:
             anticipation = float(torch.rand(1, generator=anticipation_rng)) * config.ANTICIPATION_MAX
-            loss = batch_step(model, frames, labels, anticipation, warmup, o.gain_db)
+            loss = batch_step(model, frames, bar_labels, beat_labels, anticipation, warmup, o.gain_db)
             if not torch.isfinite(loss):
                 raise TrainingError(f"loss became {loss.item()} in epoch {epoch}; the last good checkpoint in {out} is kept")
             optimizer.zero_grad(set_to_none=True)
@@ -229,9 +242,9 @@ def evaluate_loss(model, dataset: ChunkDataset, batch_size: int, warmup: int) ->
     """Mean loss at anticipation 0 and ANTICIPATION_MAX, without augmentation."""
     model.eval()
     losses = []
-    for frames, labels in DataLoader(dataset, batch_size=batch_size):
+    for frames, bar_labels, beat_labels in DataLoader(dataset, batch_size=batch_size):
         for anticipation in (0.0, config.ANTICIPATION_MAX):
-            losses.append(batch_step(model, frames, labels, anticipation, warmup).item())
+            losses.append(batch_step(model, frames, bar_labels, beat_labels, anticipation, warmup).item())
     model.train()
     return sum(losses) / len(losses)
 

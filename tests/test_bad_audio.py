@@ -110,7 +110,7 @@ def test_predict_output_errors_are_one_line_and_keep_the_old_csv(model, song, tm
         readonly.mkdir(mode=0o555)
         one_line_error(cli("predict", song, "--model", model, "--out", readonly / "x.csv"), "Permission denied")
     result = cli("predict", song, "--model", model, "--out", out)
-    assert result.returncode == 0 and out.read_text().startswith("time,phase\n0.020,")
+    assert result.returncode == 0 and out.read_text().startswith("time,phase,confidence\n0.020,")
 
 
 def test_streamed_prediction_equals_the_whole_file(model, tmp_path, monkeypatch):

@@ -226,20 +226,21 @@ class Screen(io.StringIO):
 def test_terminal_line_shows_bar_count_dial_phase_tempo_level_and_drops():
     screen = Screen()
     display = TerminalDisplay(screen)
-    rows = [Row(0.02, 0.9, None, float("nan")), Row(0.04, 0.25, 0.03, 2.0)]
+    rows = [row(0.02, 0.9), row(0.04, 0.25, 2.0, downbeat=0.03)]
     display.update(np.full(320, 0.1, dtype=np.float32), rows, dropped=3)
     display.close()
     line = screen.getvalue()
-    assert line.startswith("\r● bar    1 |██████··················| phase 0.25  bar 2.00 s (30.0 bars/min)  input -20.0 dBFS  dropped 3")
+    assert line.startswith("\r● bar    1 |██████··················| phase 0.25  bar 2.00 s (30.0 bars/min)  sure 0.50  input -20.0 dBFS  dropped 3")
     assert display.summary() == "2 frames (0.0 s of audio), 1 downbeats, last bar 2.00 s (30.0 bars/min), 3 dropped blocks"
 
 
 # MIDI clock and Ableton Link: the pulse scheduler is pure (rows in, timed
 # messages out), so most of it is checked on hand-made rows, without a device.
 
-def row(time, phase, bar_seconds=float("nan"), downbeat=None, beat_phase=float("nan")):
+def row(time, phase, bar_seconds=float("nan"), downbeat=None, beat_phase=float("nan"), beat=None, confidence=0.5):
     """A Stream row, with whichever fields Row has (any other is NaN)."""
-    values = {"time": time, "phase": phase, "downbeat": downbeat, "bar_seconds": bar_seconds, "beat_phase": beat_phase}
+    values = {"time": time, "phase": phase, "downbeat": downbeat, "bar_seconds": bar_seconds, "beat_phase": beat_phase,
+              "beat": beat, "confidence": confidence}
     return Row(**{name: values.get(name, float("nan")) for name in Row._fields})
 
 

@@ -28,11 +28,14 @@ def frames_of(samples):
     return torch.from_numpy(samples[: n * config.FRAME_SIZE].copy()).view(1, n, config.FRAME_SIZE)
 
 
+VARIANTS = [dict(onset_flux=False), dict(onset_flux=True), dict(onset_flux=True, beats=True)]
+
+
 @torch.no_grad()
-@pytest.mark.parametrize("onset_flux", [False, True])
-def test_streaming_matches_whole_sequence_on_real_audio(real_audio, onset_flux):
+@pytest.mark.parametrize("hparams", VARIANTS)
+def test_streaming_matches_whole_sequence_on_real_audio(real_audio, hparams):
     torch.manual_seed(0)
-    model = PhaseTCNMel(onset_flux=onset_flux).eval()
+    model = PhaseTCNMel(**hparams).eval()
     frames, a = frames_of(real_audio), torch.tensor([0.3])
     whole, _ = model(frames, a)
     for block in (1, 7):
@@ -44,10 +47,10 @@ def test_streaming_matches_whole_sequence_on_real_audio(real_audio, onset_flux):
 
 
 @torch.no_grad()
-@pytest.mark.parametrize("onset_flux", [False, True])
-def test_no_output_depends_on_later_audio(real_audio, onset_flux):
+@pytest.mark.parametrize("hparams", VARIANTS)
+def test_no_output_depends_on_later_audio(real_audio, hparams):
     torch.manual_seed(0)
-    model = PhaseTCNMel(onset_flux=onset_flux).eval()
+    model = PhaseTCNMel(**hparams).eval()
     frames = frames_of(real_audio)
     changed = frames.clone()
     changed[:, 500:] = torch.randn_like(changed[:, 500:])
@@ -67,6 +70,25 @@ def test_anticipation_zero_and_output_shape():
     model = PhaseTCNMel().eval()
     out, state = model(torch.zeros(2, 10, config.FRAME_SIZE), torch.zeros(2))
     assert out.shape == (2, 10, 2) and state.shape == model.initial_state(2).shape
+    beats, _ = PhaseTCNMel(beats=True).eval()(torch.zeros(2, 10, config.FRAME_SIZE), torch.zeros(2))
+    assert beats.shape == (2, 10, 4)
+
+
+def test_a_head_grown_onto_a_checkpoint_keeps_every_weight_that_fits(tmp_path):
+    torch.manual_seed(0)
+    old = PhaseTCNMel(channels=16, layers=3, onset_flux=True)
+    selector.save(tmp_path / "old.pt", old)
+    grown, fresh = selector.grow(tmp_path / "old.pt", "phase_tcn_mel", beats=True)
+    assert grown.hparams == {**old.hparams, "beats": True}
+    assert fresh and all(name.startswith("beat_head.") for name in fresh)
+    grown_weights = grown.state_dict()
+    for name, weight in old.state_dict().items():
+        assert torch.equal(grown_weights[name], weight), name
+    frames, a = torch.randn(1, 30, config.FRAME_SIZE) * 0.1, torch.tensor([0.2])
+    with torch.no_grad():
+        assert torch.allclose(grown.eval()(frames, a)[0][..., :2], old.eval()(frames, a)[0])
+    with pytest.raises(selector.CheckpointError, match="do not fit phase_tcn_mel"):
+        selector.grow(tmp_path / "old.pt", "phase_tcn_mel", channels=8)
 
 
 def test_checkpoint_round_trip_keeps_hyperparameters(tmp_path):

@@ -39,8 +39,9 @@ def test_generate_build_and_load_one_chunk(corpus, tmp_path):
     assert "songs seen      4" in result.stdout and "chunks written" in result.stdout
     chunks = find_chunks(out)
     assert len(chunks) >= 4
-    frames, phase = ChunkDataset(chunks[:1])[0]
-    assert frames.shape == (config.CHUNK_FRAMES, config.FRAME_SIZE) and phase.shape == (config.LABEL_FRAMES,)
+    frames, phase, beat = ChunkDataset(chunks[:1])[0]
+    assert frames.shape == (config.CHUNK_FRAMES, config.FRAME_SIZE) and phase.shape == beat.shape == (config.LABEL_FRAMES,)
+    assert (beat >= 0).all() and (beat < 1).all()
     assert 0.01 < frames.abs().max() <= 1.0
     assert (phase >= 0).all() and (phase < 1).all()
     wraps = int((np.diff(phase.numpy()) < -0.5).sum())

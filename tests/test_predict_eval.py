@@ -40,7 +40,7 @@ def test_predict_writes_time_phase_csv(checkpoint, stereo_44k, tmp_path):
     result = dance("predict", stereo_44k, "--model", checkpoint, "--anticipation", "0.25", "--out", out, "--downbeats", tmp_path / "d.txt")
     assert result.returncode == 0, result.stderr
     lines = out.read_text().splitlines()
-    assert lines[0] == "time,phase"
+    assert lines[0] == "time,phase,confidence"
     rows = np.array([[float(v) for v in line.split(",")] for line in lines[1:]])
     assert len(rows) == 10 * config.FRAMES_PER_SECOND
     np.testing.assert_allclose(rows[:, 0], (np.arange(len(rows)) + 1) * config.FRAME_SECONDS + 0.25, atol=1e-3)

@@ -15,9 +15,10 @@ function phaseOf(sin, cos) {
 
 // One stream of audio through the model, with the model's carried state.
 class Tracker {
-  constructor(session, stateSize) {
+  constructor(session, stateSize, confidence) {
     this.session = session;
     this.stateSize = stateSize;
+    this.confidenceRule = confidence; // { seconds, slope, midpoint } from model.json, as dance.stream.Confidence
     this.anticipation = 0;
     this.reset();
   }
@@ -25,10 +26,20 @@ class Tracker {
   reset() {
     this.state = new ort.Tensor("float32", new Float32Array(this.stateSize), [1, this.stateSize]);
     this.last = null;
+    this.lastBeat = null;
     this.armed = true;
+    this.averageLength = 0;
   }
 
-  // samples: Float32Array of T * FRAME_SIZE -> { phases, downbeats (frame offsets), ms }
+  // The bar vector's length averaged over the last `seconds`, through a logistic.
+  confidence(sin, cos) {
+    const { seconds, slope, midpoint } = this.confidenceRule;
+    this.averageLength += (FRAME_SECONDS / seconds) * (Math.hypot(sin, cos) - this.averageLength);
+    return 1 / (1 + Math.exp(-slope * (this.averageLength - midpoint)));
+  }
+
+  // samples: Float32Array of T * FRAME_SIZE -> { phases, beatPhases (null from a model
+  // without a beat head), confidences, downbeats (frame offsets), beats (frame offsets), ms }
   async run(samples) {
     const frames = samples.length / FRAME_SIZE;
     const started = performance.now();
@@ -40,11 +51,21 @@ class Tracker {
     const ms = performance.now() - started;
     this.state = out.new_state;
     const sinCos = out.sin_cos.data;
+    const stride = out.sin_cos.dims[2]; // [sin, cos] of the bar phase, then of the beat phase with a beat head
     const phases = new Float32Array(frames);
+    const beatPhases = stride === 4 ? new Float32Array(frames) : null;
+    const confidences = new Float32Array(frames);
     const downbeats = [];
+    const beats = [];
     for (let t = 0; t < frames; t++) {
-      const phase = phaseOf(sinCos[2 * t], sinCos[2 * t + 1]);
-      // the SPEC's downbeat rule: a wrap, counted once the phase passed mid-bar
+      const phase = phaseOf(sinCos[stride * t], sinCos[stride * t + 1]);
+      confidences[t] = this.confidence(sinCos[stride * t], sinCos[stride * t + 1]);
+      if (beatPhases) {
+        beatPhases[t] = phaseOf(sinCos[stride * t + 2], sinCos[stride * t + 3]);
+        if (this.lastBeat !== null && this.lastBeat - beatPhases[t] > 0.5) beats.push(t);
+        this.lastBeat = beatPhases[t];
+      }
+      // the downbeat rule (README, "Conventions"): a wrap, counted once the phase passed mid-bar
       if (phase >= 0.25 && phase <= 0.75) this.armed = true;
       if (this.armed && this.last !== null && this.last - phase > 0.5) {
         downbeats.push(t);
@@ -53,13 +74,14 @@ class Tracker {
       this.last = phase;
       phases[t] = phase;
     }
-    return { phases, downbeats, ms };
+    return { phases, beatPhases, confidences, downbeats, beats, ms };
   }
 }
 
 const live = {
   tracker: null, context: null, stopSource: null, queue: [], busy: false,
   frames: 0, dropped: 0, log: [], downbeatFrames: [], timings: [], phase: 0, flashUntil: 0,
+  beatPhase: null, beatsSinceDownbeat: 0, beatsPerBar: 0, confidence: 0,
   arrivedAt: 0, drawnFrames: 0, displayLatency: [], // ms from a frame reaching the page to the picture showing it
 };
 
@@ -94,7 +116,8 @@ async function startContext() {
   collector.connect(silent).connect(context.destination);
   live.context = context;
   live.tracker.reset();
-  Object.assign(live, { queue: [], frames: 0, dropped: 0, log: [], downbeatFrames: [], timings: [], drawnFrames: 0, displayLatency: [] });
+  Object.assign(live, { queue: [], frames: 0, dropped: 0, log: [], downbeatFrames: [], timings: [], drawnFrames: 0, displayLatency: [],
+    beatPhase: null, beatsSinceDownbeat: 0, beatsPerBar: 0, confidence: 0 });
   return { context, collector };
 }
 
@@ -111,11 +134,18 @@ async function pump() {
     const arrivedAt = live.arrivedAt;
     const samples = new Float32Array(batch.length * FRAME_SIZE);
     batch.forEach((frame, i) => samples.set(frame, i * FRAME_SIZE));
-    const { phases, downbeats, ms } = await live.tracker.run(samples);
-    for (const t of downbeats) {
+    const { phases, beatPhases, confidences, downbeats, beats, ms } = await live.tracker.run(samples);
+    live.confidence = confidences[confidences.length - 1];
+    // beats counted between downbeats give the ticks on the dial
+    const events = [...downbeats.map((t) => [t, "bar"]), ...beats.map((t) => [t, "beat"])].sort((x, y) => x[0] - y[0]);
+    for (const [t, kind] of events) {
+      if (kind === "beat") { live.beatsSinceDownbeat += 1; continue; }
       live.downbeatFrames.push(live.frames + t);
       live.flashUntil = performance.now() + 120;
+      if (beatPhases) live.beatsPerBar = live.beatsSinceDownbeat;
+      live.beatsSinceDownbeat = 0;
     }
+    if (beatPhases) live.beatPhase = beatPhases[beatPhases.length - 1];
     live.frames += phases.length;
     for (const p of phases) live.log.push(p);
     live.phase = phases[phases.length - 1];
@@ -181,6 +211,24 @@ function percentile(values, q) {
   return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] : NaN;
 }
 
+// A beat model adds a tick on the ring for each beat of the last whole bar and
+// an inner ring that sweeps once per beat.
+function drawBeats(g, centre, radius, size) {
+  if (live.beatPhase === null) return;
+  g.strokeStyle = "#eee";
+  g.lineWidth = size * 0.01;
+  for (let k = 1; k < live.beatsPerBar && live.beatsPerBar <= 16; k++) {
+    const a = (2 * Math.PI * k) / live.beatsPerBar - Math.PI / 2;
+    g.beginPath();
+    g.moveTo(centre + radius * 0.9 * Math.cos(a), centre + radius * 0.9 * Math.sin(a));
+    g.lineTo(centre + radius * 1.1 * Math.cos(a), centre + radius * 1.1 * Math.sin(a));
+    g.stroke();
+  }
+  g.strokeStyle = "#6ad";
+  g.lineWidth = size * 0.025;
+  g.beginPath(); g.arc(centre, centre, radius * 0.7, -Math.PI / 2, 2 * Math.PI * live.beatPhase - Math.PI / 2); g.stroke();
+}
+
 function draw() {
   const canvas = $("dial");
   const g = canvas.getContext("2d");
@@ -190,6 +238,7 @@ function draw() {
   const flashing = performance.now() < live.flashUntil;
   document.body.classList.toggle("flash", flashing);
   g.clearRect(0, 0, size, size);
+  g.globalAlpha = 0.3 + 0.7 * live.confidence; // the dial dims while the model is unsure
   g.lineWidth = size * 0.05;
   g.strokeStyle = "#333";
   g.beginPath(); g.arc(centre, centre, radius, 0, 2 * Math.PI); g.stroke();
@@ -201,6 +250,7 @@ function draw() {
   g.lineTo(centre + radius * Math.cos(angle), centre + radius * Math.sin(angle)); g.stroke();
   g.fillStyle = flashing ? "#fff" : "#e63";
   g.beginPath(); g.arc(centre, centre - radius, size * 0.035, 0, 2 * Math.PI); g.fill();
+  drawBeats(g, centre, radius, size);
   g.fillStyle = "#eee";
   g.font = `${size * 0.09}px system-ui`;
   g.textAlign = "center";
@@ -218,6 +268,7 @@ function draw() {
   $("bar-length").textContent = Number.isFinite(bar) ? `${bar.toFixed(2)} s (${(60 / bar).toFixed(1)} bars/min)` : "–";
   $("inference").textContent = live.timings.length
     ? `${median(live.timings).toFixed(2)} ms median, ${percentile(live.timings, 0.99).toFixed(2)} ms p99` : "–";
+  $("confidence").textContent = live.frames ? live.confidence.toFixed(2) : "–";
   $("frames").textContent = String(live.frames);
   $("dropped").textContent = String(live.dropped);
   requestAnimationFrame(draw);
@@ -229,25 +280,29 @@ async function analyzeOffline(url, anticipation = 0, blockFrames = 1) {
   const data = await (await fetch(url)).arrayBuffer();
   const decoder = new OfflineAudioContext(1, SAMPLE_RATE, SAMPLE_RATE);
   const samples = (await decoder.decodeAudioData(data)).getChannelData(0);
-  const tracker = new Tracker(live.tracker.session, live.tracker.stateSize);
+  const tracker = new Tracker(live.tracker.session, live.tracker.stateSize, live.tracker.confidenceRule);
   tracker.anticipation = anticipation;
   const frames = Math.floor(samples.length / FRAME_SIZE);
   const phases = [];
+  const beatPhases = [];
+  const confidences = [];
   const perFrameMs = [];
   for (let start = 0; start < frames; start += blockFrames) {
     const count = Math.min(blockFrames, frames - start);
     const result = await tracker.run(samples.slice(start * FRAME_SIZE, (start + count) * FRAME_SIZE));
     phases.push(...result.phases);
+    if (result.beatPhases) beatPhases.push(...result.beatPhases);
+    confidences.push(...result.confidences);
     perFrameMs.push(result.ms / count);
   }
-  return { phases, perFrameMs };
+  return { phases, beatPhases, confidences, perFrameMs };
 }
 
 async function main() {
   if (!window.AudioWorkletNode) say("this browser has no AudioWorklet: the page cannot listen here; use a current Chrome, Edge, Firefox or Safari");
   try {
     const { session, meta } = await loadModel();
-    live.tracker = new Tracker(session, meta.state_size);
+    live.tracker = new Tracker(session, meta.state_size, meta.confidence);
     $("anticipation").max = String(Math.round(meta.anticipation_max * 1000));
     say("ready: use the microphone or pick an audio file");
     $("mic").disabled = !window.AudioWorkletNode;

@@ -1,4 +1,5 @@
-"""The training dataset: chunk pairs (`.ogg` + `.phase`) as raw frames and labels."""
+"""The training dataset: chunks (`.ogg` + `.phase`, and `.beat` where the
+chunk has beat labels) as raw frames and labels."""
 
 from __future__ import annotations
 
@@ -33,6 +34,10 @@ def split_by_song(chunks: list[Path], validation_fraction: float) -> tuple[list[
 
 
 def read_labels(path: Path) -> np.ndarray:
+    """A chunk's .phase or .beat labels; a missing .beat (a chunk written before
+    beat labels) reads as NaN, which the training loss leaves out."""
+    if path.suffix == ".beat" and not path.exists():
+        return np.full(config.LABEL_FRAMES, np.nan, dtype=np.float32)
     labels = np.array(path.read_text().split(), dtype=np.float32)
     if labels.shape != (config.LABEL_FRAMES,):
         raise ValueError(f"{path} has {labels.size} labels, expected {config.LABEL_FRAMES}")
@@ -48,31 +53,32 @@ def read_chunk_audio(path: Path) -> np.ndarray:
 
 class ChunkDataset(torch.utils.data.Dataset):
     """Item i: (frames float32 [CHUNK_FRAMES, FRAME_SIZE] in [-1, 1],
-    phase float32 [LABEL_FRAMES]). Decoded chunks are kept in memory as int16
+    bar phase float32 [LABEL_FRAMES], beat phase float32 [LABEL_FRAMES]). Decoded chunks are kept in memory as int16
     (1 MB per chunk) when `cache` is on, so later epochs skip the OGG decoder.
     With `augment`, every item passes through a fresh random acoustic chain
     (`augment.py`), drawn from torch's generator so a seeded loader repeats it."""
 
     def __init__(self, chunks: list[Path], cache: bool = True, augment: bool = False):
         self.chunks = list(chunks)
-        self.cache: dict[int, tuple[np.ndarray, np.ndarray]] | None = {} if cache else None
+        self.cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = {} if cache else None
         self.augment = augment
 
     def __len__(self) -> int:
         return len(self.chunks)
 
-    def load(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+    def load(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self.cache is not None and i in self.cache:
             return self.cache[i]
-        item = read_chunk_audio(self.chunks[i]), read_labels(self.chunks[i].with_suffix(".phase"))
+        chunk = self.chunks[i]
+        item = read_chunk_audio(chunk), read_labels(chunk.with_suffix(".phase")), read_labels(chunk.with_suffix(".beat"))
         if self.cache is not None:
             self.cache[i] = item
         return item
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        samples, labels = self.load(i)
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        samples, bar_labels, beat_labels = self.load(i)
         audio = samples.astype(np.float32) / 32768.0
         if self.augment:
             audio, _ = augment(audio, np.random.default_rng(int(torch.randint(2**62, ()))))
         frames = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)).view(config.CHUNK_FRAMES, config.FRAME_SIZE)
-        return frames, torch.from_numpy(labels)
+        return frames, torch.from_numpy(bar_labels), torch.from_numpy(beat_labels)

@@ -1,9 +1,17 @@
-"""Bar phase labels: phase(t) from bar start times, and the future phase for
-an anticipation, by circular interpolation.
+"""Phase labels: phase(t) from start times (of bars, or of beats), and the
+future phase for an anticipation, by circular interpolation.
 
 `phase(t) = (t - b_i) / (b_{i+1} - b_i)` for `b_i <= t < b_{i+1}`; before the
-first bar start the first bar's length extends the grid backwards (pickups),
-after the last bar start the last bar's length extends it forwards.
+first start the first interval extends the grid backwards (pickups), after
+the last start the last interval extends it forwards.
+
+The beats of a bar come from its meter (`beats_per_bar`): a quarter note in
+x/4 (a half note in x/2), a dotted quarter in compound meters (6/8, 9/8,
+12/8; 3/8 is one beat), an eighth note in the other x/8 meters (5/8, 7/8):
+a MIDI time signature does not say how 7/8 is grouped, so its pulse is the
+eighth note. Beats are evenly spaced in MIDI ticks, so they follow the tempo
+map within the bar; a bar cut short by a meter change keeps only the beats
+that fit.
 """
 
 from __future__ import annotations
@@ -14,11 +22,11 @@ import torch
 from dance import config
 
 
-def phase_at(times: np.ndarray, bar_starts: np.ndarray) -> np.ndarray:
+def phase_at(times: np.ndarray, starts: np.ndarray) -> np.ndarray:
     times = np.asarray(times, dtype=np.float64)
-    b = np.asarray(bar_starts, dtype=np.float64)
+    b = np.asarray(starts, dtype=np.float64)
     if b.size < 2:
-        raise ValueError("a bar grid needs at least two bar starts")
+        raise ValueError("a grid needs at least two starts")
     i = np.clip(np.searchsorted(b, times, side="right") - 1, 0, b.size - 2)
     length = b[i + 1] - b[i]
     # past the last bar start, measure from it with the last bar's length
@@ -31,11 +39,36 @@ def frame_instants(n_frames: int) -> np.ndarray:
     return (np.arange(n_frames) + 1) * config.FRAME_SECONDS
 
 
-def chunk_labels(bar_starts: np.ndarray, music_start: float, factor: float) -> np.ndarray:
-    """Phase labels for a chunk whose audio starts at `music_start` seconds of
-    the song and plays `factor` times faster (pitch augmentation)."""
+def beats_per_bar(numerator: int, denominator: int) -> int:
+    """The beat rule of the module docstring."""
+    if denominator >= 8 and numerator % 3 == 0:
+        return numerator // 3
+    return numerator
+
+
+def beat_starts(bar_starts: np.ndarray, meters: list[tuple[int, int]], bar_lengths: np.ndarray | None = None) -> np.ndarray:
+    """Beat start times of a bar grid, on the grid's own axis (MIDI ticks or
+    seconds). `bar_lengths`: each bar's length as its meter writes it, so a bar
+    cut short keeps only the beats that fit (default: start to next start, the
+    last bar as long as the one before)."""
+    starts = np.asarray(bar_starts, dtype=np.float64)
+    if bar_lengths is None:
+        bar_lengths = np.diff(starts, append=2 * starts[-1] - starts[-2])
+    beats = []
+    for i, ((numerator, denominator), start, length) in enumerate(zip(meters, starts, bar_lengths)):
+        count = beats_per_bar(numerator, denominator)
+        in_bar = start + length / count * np.arange(count)
+        end = starts[i + 1] if i + 1 < len(starts) else np.inf
+        beats.extend(in_bar[in_bar < end - 1e-9])
+    return np.array(beats)
+
+
+def chunk_labels(starts: np.ndarray, music_start: float, factor: float) -> np.ndarray:
+    """Phase labels (of the bar or of the beat, from those starts) for a chunk
+    whose audio starts at `music_start` seconds of the song and plays `factor`
+    times faster (pitch augmentation)."""
     times = music_start + frame_instants(config.LABEL_FRAMES) * factor
-    return phase_at(times, bar_starts).astype(np.float32)
+    return phase_at(times, starts).astype(np.float32)
 
 
 def future_phase(labels: torch.Tensor, anticipation: float, n_frames: int) -> torch.Tensor:

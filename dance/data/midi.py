@@ -17,6 +17,7 @@ import mido
 import numpy as np
 
 from dance import config
+from dance.data.labels import beat_starts
 
 
 class SkipSong(Exception):
@@ -49,6 +50,7 @@ class Song:
     midi: mido.MidiFile
     notes: list[Note]
     bars: list[Bar]  # from the phase origin on; the first is a full bar
+    beat_starts: np.ndarray  # seconds; the beats of those bars (dance.data.labels' beat rule)
     music_end: float  # seconds: the end of the last (length-bounded) note
     tempo_map: "TempoMap"
 
@@ -207,7 +209,9 @@ def read_song(path: Path) -> Song:
     starts = tempo_map.to_seconds([t for t, _, _ in ticks])
     check_bar_lengths(starts)
     bars = [Bar(float(s), n, d) for s, (_, n, d) in zip(starts, ticks)]
-    return Song(midi, notes, bars, music_end, tempo_map)
+    written_lengths = np.array([n * midi.ticks_per_beat * 4 / d for _, n, d in ticks])
+    beats = tempo_map.to_seconds(beat_starts([t for t, _, _ in ticks], [(n, d) for _, n, d in ticks], written_lengths))
+    return Song(midi, notes, bars, beats, music_end, tempo_map)
 
 
 def write_render_midi(song: Song, out_path: Path, rng: np.random.Generator | None = None,

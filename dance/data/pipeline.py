@@ -2,8 +2,9 @@
 
 Every job writes with atomic renames and finishes with a marker, so a crash or
 Ctrl-C leaves no half-written file and a rerun picks up where it stopped.
-Chunk names are `<song id>__<soundfont>__<k>.ogg/.phase`; the song id keeps
-validation splits by song possible downstream.
+Chunk names are `<song id>__<soundfont>__<k>.ogg/.phase/.beat` (audio, bar
+phase labels, beat phase labels); the song id keeps validation splits by song
+possible downstream.
 
 Chunk start times: chunks tile a song back to back in the song's own (music)
 time, from 0 or, with even odds, from a random offset in [0, CHUNK_SECONDS/4)
@@ -38,7 +39,7 @@ from tqdm import tqdm
 
 from dance import config
 from dance.data import audio, processes, synth
-from dance.data.labels import chunk_labels
+from dance.data.labels import beat_starts, chunk_labels
 from dance.data.midi import Bar, SkipSong, Song, read_song, write_render_midi
 
 log = logging.getLogger("dance.data")
@@ -201,9 +202,13 @@ def render_song(song: Song, soundfont: Path, sample_rate: int, rng: np.random.Ge
     return audio.normalise_loudness(samples)
 
 
+def first_chunk_start(rng: np.random.Generator) -> float:
+    return rng.uniform(0, config.CHUNK_SECONDS / 4) if rng.random() < 0.5 else 0.0
+
+
 def plan_chunks(music_seconds: float, factor_of, rng: np.random.Generator) -> list[tuple[float, float]]:
     """(music start, factor) of each chunk; `factor_of()` gives each chunk's factor."""
-    start = rng.uniform(0, config.CHUNK_SECONDS / 4) if rng.random() < 0.5 else 0.0
+    start = first_chunk_start(rng)
     plans = []
     while True:
         factor = factor_of()
@@ -213,21 +218,31 @@ def plan_chunks(music_seconds: float, factor_of, rng: np.random.Generator) -> li
         start += config.CHUNK_SECONDS * factor
 
 
-def write_chunks(out: Path, stem: str, chunks: list[tuple[np.ndarray, np.ndarray]], settings: dict) -> None:
-    """Write the chunk pairs of one job, then its marker. Leftovers of an
-    interrupted earlier attempt are removed first."""
+def labels_text(labels: np.ndarray) -> str:
+    return "".join(f"{p:.6f}\n" for p in labels)
+
+
+def write_chunks(out: Path, stem: str, chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]], settings: dict) -> None:
+    """Write the chunks (samples, bar labels, beat labels) of one job, then its
+    marker. Leftovers of an interrupted earlier attempt are removed first."""
     for old in out.glob(f"{stem}__*"):
         old.unlink()
-    for k, (samples, labels) in enumerate(chunks):
+    for k, (samples, bar_labels, beat_labels) in enumerate(chunks):
         name = f"{stem}__{k:03d}"
-        audio.write_text(out / f"{name}.phase", "".join(f"{p:.6f}\n" for p in labels))
+        audio.write_text(out / f"{name}.phase", labels_text(bar_labels))
+        audio.write_text(out / f"{name}.beat", labels_text(beat_labels))
         audio.write_ogg(out / f"{name}.ogg", audio.limit(samples))
     audio.write_text(out / f"{stem}.done", json.dumps({"chunks": len(chunks), "settings": settings}))
 
 
 def read_bars_csv(path: Path) -> np.ndarray:
+    return read_bar_grid(path)[0]
+
+
+def read_bar_grid(path: Path) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """(bar starts in seconds, (numerator, denominator) of each bar)."""
     rows = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
-    return rows[:, 0]
+    return rows[:, 0], [(int(n), int(d)) for n, d in rows[:, 1:3]]
 
 
 def bars_csv(bars: list[Bar]) -> str:
@@ -361,7 +376,8 @@ def chop_job(job: Job) -> JobResult:
     if (result := done_result(job)) is not None:
         return result
     samples = audio.read_audio(job.source)
-    bar_starts = read_bars_csv(job.source.with_suffix(".bars.csv"))
+    bar_starts, meters = read_bar_grid(job.source.with_suffix(".bars.csv"))
+    beats = beat_starts(bar_starts, meters)  # a bars.csv has no tempo map: beats are even within each bar
     rng = job_rng(job.seed, job.stem)
     margin = config.SAMPLE_RATE // 10  # resampling filter run-in, dropped afterwards
     chunks = []
@@ -371,11 +387,17 @@ def chop_job(job: Job) -> JobResult:
         source = samples[first - lead: first + int(math.ceil(config.CHUNK_SAMPLES * factor)) + margin]
         sped = audio.speed_up(source, factor)[int(round(lead / factor)):][: config.CHUNK_SAMPLES]
         sped = np.pad(sped, (0, config.CHUNK_SAMPLES - len(sped)))
-        chunks.append((sped, chunk_labels(bar_starts, first / config.SAMPLE_RATE, factor)))
+        music_start = first / config.SAMPLE_RATE
+        chunks.append((sped, chunk_labels(bar_starts, music_start, factor), chunk_labels(beats, music_start, factor)))
     if not chunks:
         raise SkipSong("shorter than a chunk")
     write_chunks(job.out, job.stem, chunks, job_settings(job))
     return JobResult(str(job.source), chunks=len(chunks), audio_seconds=len(chunks) * config.CHUNK_SECONDS)
+
+
+def song_labels(song: Song, music_start: float, factor: float) -> tuple[np.ndarray, np.ndarray]:
+    """(bar phase labels, beat phase labels) of a chunk of a MIDI song."""
+    return chunk_labels(song.bar_starts, music_start, factor), chunk_labels(song.beat_starts, music_start, factor)
 
 
 def build_job(job: Job) -> JobResult:
@@ -392,7 +414,7 @@ def build_job(job: Job) -> JobResult:
     chunks = []
     for music_start, _ in plan_chunks(len(samples) / render_rate, lambda: factor, rng):
         first = int(round(music_start * render_rate))
-        chunks.append((samples[first: first + config.CHUNK_SAMPLES], chunk_labels(song.bar_starts, first / render_rate, factor)))
+        chunks.append((samples[first: first + config.CHUNK_SAMPLES], *song_labels(song, first / render_rate, factor)))
     if not chunks:
         raise SkipSong("shorter than a chunk")
     write_chunks(job.out, job.stem, chunks, job_settings(job))
@@ -474,3 +496,50 @@ def chop(rendered: Path, out: Path, workers: int, seed: int) -> Summary:
     prepare_output(out)
     jobs = [Job("chop", p, p.stem, out, seed) for p in sources]
     return run_jobs(jobs, len({song_of_chunk(p) for p in sources}), out, workers, "chop")
+
+
+def relabel(chunks: Path, midi_roots: list[Path], seed: int, jitter: float) -> tuple[int, dict[str, int]]:
+    """Beat labels for chunks that `build` wrote before chunks had them: each
+    job's chunk plan is replayed from its seed (no rendering) and its bar
+    labels must match the .phase files before a .beat file is written.
+    Returns (chunks labelled, skipped songs by reason)."""
+    if not chunks.is_dir():
+        raise DataError(f"chunk folder {chunks} does not exist")
+    songs = {song_id(f, root): f for root in midi_roots for f in find_midi_files(root)}
+    done, skipped = 0, Counter()
+    for marker in tqdm(sorted(chunks.glob("*.done")), desc="relabel", unit="job", dynamic_ncols=True):
+        stem = marker.name[: -len(".done")]
+        try:
+            done += relabel_job(chunks, stem, songs, seed, jitter, json.loads(marker.read_text()).get("chunks", 0))
+        except SkipSong as e:
+            skipped[e.reason] += 1
+            log.warning(f"skip {stem}: {e}")
+    return done, dict(skipped)
+
+
+def relabel_job(chunks: Path, stem: str, songs: dict[str, Path], seed: int, jitter: float, count: int) -> int:
+    if song_of_chunk(Path(stem)) not in songs:
+        raise SkipSong("no MIDI file", "its song is in none of the MIDI folders (or it was chopped from rendered audio: chop again)")
+    song = read_song(songs[song_of_chunk(Path(stem))])
+    rng = job_rng(seed, stem)
+    render_rate = int(round(config.SAMPLE_RATE / random_factor(rng)))
+    factor = config.SAMPLE_RATE / render_rate
+    if jitter > 0:  # draws from the job's generator, as build_job's render did
+        with tempfile.TemporaryDirectory(prefix=processes.temp_dir_prefix("midi")) as tmp:
+            write_render_midi(song, Path(tmp) / "song.mid", rng, jitter)
+    start = first_chunk_start(rng)
+    labelled = []
+    for k in range(count):
+        first = int(round((start + k * config.CHUNK_SECONDS * factor) * render_rate))
+        bar_labels, beat_labels = song_labels(song, first / render_rate, factor)
+        phase_file = chunks / f"{stem}__{k:03d}.phase"
+        if not phase_file.exists():
+            raise SkipSong("missing chunk", f"{phase_file.name} is missing")
+        written = np.array(phase_file.read_text().split(), dtype=np.float64)
+        gap = np.abs(written - bar_labels)
+        if np.max(np.minimum(gap, 1 - gap)) > 1e-5:
+            raise SkipSong("plan differs", "replayed bar labels differ from the .phase file (built with another --seed or --jitter?)")
+        labelled.append(beat_labels)
+    for k, beat_labels in enumerate(labelled):
+        audio.write_text(chunks / f"{stem}__{k:03d}.beat", labels_text(beat_labels))
+    return count

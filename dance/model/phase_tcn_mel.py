@@ -14,6 +14,11 @@ frame's log-mel, which is carried as state like everything else.
 The head predicts the phase now and the bar rate (bars per second); the
 anticipation rotates the phase by 2*pi*rate*a, so any anticipation in
 [0, 0.5] s moves the output along the circle at the tempo the network hears.
+
+With `beats`, a second head of the same form predicts the beat phase (0 on
+every beat, README "Conventions") and the beat rate: the beat is the denser,
+easier signal, and learning both from one trunk anchors the bar. The output
+is then [sin, cos] of the bar phase followed by [sin, cos] of the beat phase.
 """
 
 from __future__ import annotations
@@ -64,17 +69,30 @@ class Block(nn.Module):
         return x + self.dropout(self.mix(F.gelu(y))), state
 
 
+def phase_head(channels: int) -> nn.Module:
+    """[sin, cos] of a phase now and its rate (turns per second, through softplus)."""
+    return nn.Sequential(FrameNorm(channels), nn.Conv1d(channels, channels, 1), nn.GELU(), nn.Conv1d(channels, 3, 1))
+
+
+def ahead(head_output: torch.Tensor, anticipation: torch.Tensor) -> torch.Tensor:
+    """[B, 3, T] head output -> [B, T, 2] [sin, cos] rotated forward by the anticipation at the predicted rate."""
+    sin, cos, rate = head_output.unbind(dim=1)  # each [B, T]
+    turn = 2 * math.pi * F.softplus(rate) * anticipation.reshape(-1, 1)
+    return torch.stack([sin * torch.cos(turn) + cos * torch.sin(turn), cos * torch.cos(turn) - sin * torch.sin(turn)], dim=2)
+
+
 class PhaseTCNMel(nn.Module):
     def __init__(self, channels: int = 64, kernel: int = 3, layers: int = 9, n_mels: int = 64,
-                 n_fft: int = 512, dropout: float = 0.1, onset_flux: bool = False):
+                 n_fft: int = 512, dropout: float = 0.1, onset_flux: bool = False, beats: bool = False):
         super().__init__()
         self.hparams = dict(channels=channels, kernel=kernel, layers=layers, n_mels=n_mels, n_fft=n_fft, dropout=dropout,
-                            onset_flux=onset_flux)
+                            onset_flux=onset_flux, beats=beats)
         self.frontend = CausalLogMel(n_fft=n_fft, n_mels=n_mels)
         self.onset_flux = onset_flux
         self.input = nn.Conv1d(n_mels * (2 if onset_flux else 1), channels, 1)
         self.blocks = nn.ModuleList(Block(channels, kernel, 2**i, dropout) for i in range(layers))
-        self.head = nn.Sequential(FrameNorm(channels), nn.Conv1d(channels, channels, 1), nn.GELU(), nn.Conv1d(channels, 3, 1))
+        self.head = phase_head(channels)
+        self.beat_head = phase_head(channels) if beats else None
         self.channels = channels
         self.state_sizes = [self.frontend.history + (n_mels if onset_flux else 0)] + [channels * b.conv.context for b in self.blocks]
 
@@ -89,7 +107,8 @@ class PhaseTCNMel(nn.Module):
                 state: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """frames [B, T, FRAME_SIZE] raw audio in [-1, 1], anticipation [B] in
         seconds, state [B, S] (None: silence before the first frame)
-        -> [B, T, 2] = [sin, cos] of the phase at each frame's end + anticipation, new state."""
+        -> [B, T, 2] = [sin, cos] of the bar phase at each frame's end + anticipation
+        ([B, T, 4] with the beat phase's after it, with `beats`), new state."""
         batch = frames.shape[0]
         if state is None:
             state = self.initial_state(batch).to(frames)
@@ -105,7 +124,7 @@ class PhaseTCNMel(nn.Module):
         for block, part in zip(self.blocks, parts[1:]):
             x, block_state = block(x, part.reshape(batch, self.channels, block.conv.context))
             new_states.append(block_state.reshape(batch, -1))
-        sin, cos, rate = self.head(x).unbind(dim=1)  # each [B, T]
-        turn = 2 * math.pi * F.softplus(rate) * anticipation.reshape(batch, 1)
-        ahead = torch.stack([sin * torch.cos(turn) + cos * torch.sin(turn), cos * torch.cos(turn) - sin * torch.sin(turn)], dim=2)
-        return ahead, torch.cat(new_states, dim=1)
+        outputs = [ahead(self.head(x), anticipation)]
+        if self.beat_head is not None:
+            outputs.append(ahead(self.beat_head(x), anticipation))
+        return torch.cat(outputs, dim=2), torch.cat(new_states, dim=1)

@@ -73,6 +73,24 @@ def load(path: Path, expect: str | None = None) -> tuple[nn.Module, dict]:
     return model.eval(), payload
 
 
+def grow(path: Path, expect: str, **hparams) -> tuple[nn.Module, list[str]]:
+    """A model with the checkpoint's hyperparameters changed by `hparams` so
+    that it gains parts (say, a head), starting from every checkpoint weight;
+    returns it with the names of the weights that start fresh. A change that
+    resizes or drops a checkpoint weight is an error: nothing learned is lost silently."""
+    payload = read(path)
+    if payload["model"] != expect:
+        raise CheckpointError(f"{path} holds a {payload['model']} model, not {expect}")
+    model = create(expect, **{**payload["hparams"], **hparams})
+    own = model.state_dict()
+    misfits = [k for k, w in payload["weights"].items() if k not in own or own[k].shape != w.shape]
+    if misfits:
+        raise CheckpointError(f"{path}: {len(misfits)} of its weights do not fit {expect} with {hparams} "
+                              f"(first: {misfits[0]}); --hparam with --init may only add parts, such as beats=true")
+    model.load_state_dict(payload["weights"], strict=False)
+    return model, sorted(set(own) - set(payload["weights"]))
+
+
 def ship(checkpoint: Path, destination: Path) -> None:
     """Copy a checkpoint's model and its training record, without optimiser state."""
     model, payload = load(checkpoint)
