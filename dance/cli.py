@@ -120,6 +120,8 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--restart", action="store_true", help="start the tag again from epoch 1, deleting its checkpoints and loss.csv, instead of resuming it")
     p.add_argument("--init", type=Path, metavar="CHECKPOINT", help="start from this checkpoint's weights (fine-tuning; epochs, optimiser and learning-rate schedule start afresh)")
     p.add_argument("--no-augment", action="store_true", help="train on the chunks as rendered, without the random room/microphone/noise chain")
+    p.add_argument("--bf16", action="store_true",
+                   help="run the network in bfloat16 (autocast; the log-mel stays float32): faster on CPUs with AMX or AVX-512 BF16 and on GPUs, see bench/train_speed.py")
     p.add_argument("--mix-chunks", type=Path, metavar="DIR", help="fine-tuning on your own music: chunks from `dance data chop` of a `dance label` folder; all of them train, "
                    "drawn for --mix-share of every batch, the rest from --chunks-path so the model keeps what it knew (one process only)")
     p.add_argument("--mix-share", type=float, default=0.5, metavar="S", help="share of each batch, on average, drawn from --mix-chunks (default %(default)s)")
@@ -239,7 +241,7 @@ def run_train(args: argparse.Namespace) -> None:
                       batch_size=args.batch_size, lr=args.lr, warmup_seconds=args.warmup_seconds,
                       validation_fraction=args.validation_fraction, dataset_size=args.dataset_size,
                       resume=args.resume, restart=args.restart, seed=args.seed, checkpoints=args.checkpoints, loader_workers=args.loader_workers,
-                      init=args.init, augment=not args.no_augment, hparams=parse_hparams(args.hparam),
+                      init=args.init, augment=not args.no_augment, hparams=parse_hparams(args.hparam), bf16=args.bf16,
                       mix_chunks=args.mix_chunks, mix_share=args.mix_share)
     print(f"last checkpoint: {train(options)}")
 

@@ -56,6 +56,7 @@ class Options:
     mix_chunks: Path | None = None  # fine-tuning: the user's chunks (all of them train), drawn for a share of every batch
     mix_share: float = 0.5  # that share, on average; the rest comes from chunks_path, so the model keeps what it knew
     hparams: dict | None = None
+    bf16: bool = False  # bfloat16 autocast for the network (fast on CPUs with AMX or AVX-512 BF16, and on GPUs); the log-mel stays float32
 
 
 BEAT_LOSS_WEIGHT = 0.5  # the beat phase helps the bar phase; the bar phase is what the model is for
@@ -70,7 +71,7 @@ def phase_loss(prediction: torch.Tensor, target_phase: torch.Tensor, warmup_fram
     return ((direction - target) ** 2)[:, warmup_frames:].mean()
 
 
-def batch_step(model, frames, bar_labels, beat_labels, anticipation: float, warmup_frames: int, gain_db=None):
+def batch_step(model, frames, bar_labels, beat_labels, anticipation: float, warmup_frames: int, gain_db=None, bf16: bool = False):
     """Loss of one batch at one anticipation; random gain per sequence when
     given. A model with a beat head also learns the beat phase, on the chunks
     that have beat labels (the others hold NaN)."""
@@ -79,7 +80,9 @@ def batch_step(model, frames, bar_labels, beat_labels, anticipation: float, warm
         frames = (frames * gain).clamp(-1.0, 1.0)
     device = next(model.parameters()).device
     a = torch.full((frames.shape[0],), anticipation, device=device)
-    prediction, _ = model(frames.to(device), a)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+        prediction, _ = model(frames.to(device), a)
+    prediction = prediction.float()
     loss = phase_loss(prediction[..., :2], future_phase(bar_labels, anticipation, config.CHUNK_FRAMES).to(device), warmup_frames)
     known = torch.isfinite(beat_labels).all(dim=1).to(device)
     if prediction.shape[-1] == 4 and known.any():
@@ -216,7 +219,7 @@ def train(o: Options) -> Path:
         bar = tqdm(loader, desc=f"epoch {epoch}/{o.epochs}", unit="batch", disable=rank != 0, dynamic_ncols=True)
         for frames, bar_labels, beat_labels in bar:
             anticipation = float(torch.rand(1, generator=anticipation_rng)) * config.ANTICIPATION_MAX
-            loss = batch_step(model, frames, bar_labels, beat_labels, anticipation, warmup, o.gain_db)
+            loss = batch_step(model, frames, bar_labels, beat_labels, anticipation, warmup, o.gain_db, o.bf16)
             if not torch.isfinite(loss):
                 raise TrainingError(f"loss became {loss.item()} in epoch {epoch}; the last good checkpoint in {out} is kept")
             optimizer.zero_grad(set_to_none=True)

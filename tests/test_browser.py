@@ -75,6 +75,25 @@ def test_file_path_matches_python_onnx_runtime(site, song):
     assert circular(result["phases"], python).max() < 1e-3
 
 
+def test_a_beat_model_gives_the_page_beat_phases_and_confidences_as_python(song, tmp_path):
+    import torch
+
+    from dance.inference import predict
+    from dance.model.phase_tcn_mel import PhaseTCNMel
+
+    torch.manual_seed(0)
+    model = export_onnx(PhaseTCNMel(channels=16, layers=4, onset_flux=True, beats=True), tmp_path / "site" / "model.onnx")
+    wav, _ = song
+    with served(model) as url, page_at(url, files={"song.wav": wav}) as page:
+        result = page.evaluate("dance.analyzeOffline('song.wav', 0.1, 7)")
+    samples, _ = soundfile.read(str(wav), dtype="float32")
+    python = predict(OnnxModel(model), samples, 0.1)
+    assert len(result["beatPhases"]) == len(python.beat_phases) == len(result["confidences"])
+    assert circular(result["phases"], python.phases).max() < 1e-3
+    assert circular(result["beatPhases"], python.beat_phases).max() < 1e-3
+    np.testing.assert_allclose(result["confidences"], python.confidences, atol=1e-3)
+
+
 def test_microphone_path_follows_the_downbeats(site, song):
     url, model = site
     wav, bar_starts = song

@@ -44,12 +44,12 @@ def interrupt_in_epoch(monkeypatch, epoch):
     real = training.batch_step
     calls = {"n": 0}
 
-    def step(model, frames, bar_labels, beat_labels, anticipation, warmup, gain_db=None):
+    def step(model, frames, bar_labels, beat_labels, anticipation, warmup, gain_db=None, bf16=False):
         if gain_db is not None:  # a training batch, not validation
             calls["n"] += 1
             if calls["n"] == 2 * (epoch - 1) + 2:
                 raise KeyboardInterrupt
-        return real(model, frames, bar_labels, beat_labels, anticipation, warmup, gain_db)
+        return real(model, frames, bar_labels, beat_labels, anticipation, warmup, gain_db, bf16)
 
     monkeypatch.setattr(training, "batch_step", step)
 

@@ -61,3 +61,23 @@ def test_torchrun_two_cpu_processes(small_chunks, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "2 process(es)" in result.stdout
     assert (tmp_path / "ddp" / "1.pt").exists() and len(losses(tmp_path / "ddp")) == 1
+
+
+def test_bf16_runs_the_network_in_bfloat16_and_the_log_mel_in_float32(small_chunks):
+    import torch
+
+    from dance.data.dataset import ChunkDataset
+    from dance.model.phase_tcn_mel import PhaseTCNMel
+    from dance.train import batch_step
+
+    torch.manual_seed(0)
+    model = PhaseTCNMel(onset_flux=True, beats=True, **TINY)
+    seen = {}
+    model.frontend.register_forward_hook(lambda module, inputs, output: seen.update(frontend=output[0].dtype))
+    model.blocks[0].conv.conv.register_forward_hook(lambda module, inputs, output: seen.update(block=output.dtype))
+    frames, bar, beat = next(iter(torch.utils.data.DataLoader(ChunkDataset(find_chunks(small_chunks)[:2]), batch_size=2)))
+    full = batch_step(model, frames, bar, beat, 0.25, 50)
+    assert seen == {"frontend": torch.float32, "block": torch.float32}
+    half = batch_step(model, frames, bar, beat, 0.25, 50, bf16=True)
+    assert seen == {"frontend": torch.float32, "block": torch.bfloat16}
+    assert half.dtype == torch.float32 and abs(half.item() - full.item()) < 0.02 * full.item()

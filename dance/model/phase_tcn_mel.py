@@ -114,7 +114,8 @@ class PhaseTCNMel(nn.Module):
             state = self.initial_state(batch).to(frames)
         parts = torch.split(state, self.state_sizes, dim=1)
         history = self.frontend.history
-        log_mel, samples_state = self.frontend(frames, parts[0][:, :history])
+        with torch.autocast(frames.device.type, enabled=False):  # bf16 training: the log of small powers needs float32
+            log_mel, samples_state = self.frontend(frames, parts[0][:, :history])
         new_states = [samples_state]
         if self.onset_flux:
             previous = torch.cat([parts[0][:, history:, None], log_mel[:, :, :-1]], dim=2)

@@ -1,0 +1,104 @@
+"""Training throughput in chunks per second on this machine: the training
+step as `dance train` runs it (acoustic augmentation, random gain, forward,
+backward, AdamW), on real chunks already decoded into the cache, in float32
+and with `--bf16`, and how far bf16 moves the loss and the gradient.
+
+    python bench/train_speed.py --chunks data/chunks/real
+    python bench/train_speed.py --chunks data/chunks/real --hparam beats=true --batches 30
+
+Each setting trains a fresh model (same seed) for --batches batches after two
+warm-up batches; the settings alternate --rounds times and the median is
+reported, so a machine busy with something else shows as spread, not bias.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from dance import config  # noqa: E402
+from dance.data.dataset import ChunkDataset, find_chunks  # noqa: E402
+from dance.model import selector  # noqa: E402
+from dance.train import Options, batch_step  # noqa: E402
+
+SETTINGS = {"float32": False, "bf16": True}
+
+
+def parse_hparams(pairs: list[str]) -> dict:
+    return {name: json.loads(value) for name, value in (pair.split("=", 1) for pair in pairs)}
+
+
+def run(dataset: ChunkDataset, hparams: dict, batches: int, batch_size: int, bf16: bool) -> float:
+    """Chunks per second over `batches` training steps."""
+    torch.manual_seed(0)
+    model = selector.create("phase_tcn_mel", **hparams).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True,
+                                         generator=torch.Generator().manual_seed(0))
+    warmup = config.FRAMES_PER_SECOND
+    started, steps = None, 0
+    for frames, bar, beat in loader:
+        if steps == 2:
+            started = time.perf_counter()
+        loss = batch_step(model, frames, bar, beat, 0.25, warmup, Options.gain_db, bf16)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        steps += 1
+        if steps == batches + 2:
+            break
+    return batches * batch_size / (time.perf_counter() - started)
+
+
+def agreement(dataset: ChunkDataset, hparams: dict, batch_size: int) -> tuple[float, float, float]:
+    """(float32 loss, bf16 loss, cosine between their gradients) on one batch, without augmentation."""
+    frames, bar, beat = next(iter(torch.utils.data.DataLoader(dataset, batch_size=batch_size)))
+    torch.manual_seed(0)
+    model = selector.create("phase_tcn_mel", **hparams).eval()
+    losses, gradients = [], []
+    for bf16 in (False, True):
+        model.zero_grad()
+        loss = batch_step(model, frames, bar, beat, 0.25, config.FRAMES_PER_SECOND, None, bf16)
+        loss.backward()
+        losses.append(loss.item())
+        gradients.append(torch.cat([p.grad.flatten() for p in model.parameters()]))
+    return losses[0], losses[1], float(torch.nn.functional.cosine_similarity(gradients[0], gradients[1], dim=0))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--chunks", type=Path, required=True, help="a chunk folder (from `dance data build`)")
+    parser.add_argument("--hparam", action="append", default=["onset_flux=true", "beats=true"], metavar="NAME=VALUE")
+    parser.add_argument("--batches", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    hparams = parse_hparams(args.hparam)
+    chunks = find_chunks(args.chunks)[: (args.batches + 2) * args.batch_size]
+    dataset = ChunkDataset(chunks, augment=True)
+    for i in range(len(dataset)):  # decode once: `dance train` caches decoded chunks after its first epoch
+        dataset.load(i)
+    print(f"{len(chunks)} chunks of {args.chunks}, phase_tcn_mel {hparams}, batch {args.batch_size}, "
+          f"{torch.get_num_threads()} threads")
+    speeds: dict[str, list[float]] = {name: [] for name in SETTINGS}
+    for _ in range(args.rounds):
+        for name, bf16 in SETTINGS.items():
+            speeds[name].append(run(dataset, hparams, args.batches, args.batch_size, bf16))
+    base = statistics.median(speeds["float32"])
+    print("\n| setting | chunks/s (median of rounds) | rounds | × float32 |\n|---|---|---|---|")
+    for name, values in speeds.items():
+        print(f"| {name} | {statistics.median(values):.1f} | {', '.join(f'{v:.1f}' for v in values)} | {statistics.median(values) / base:.2f} |")
+    fp32_loss, bf16_loss, cosine = agreement(ChunkDataset(chunks[: args.batch_size]), hparams, args.batch_size)
+    print(f"\none batch, no augmentation: loss float32 {fp32_loss:.5f}, bf16 {bf16_loss:.5f}; gradient cosine {cosine:.4f}")
+
+
+if __name__ == "__main__":
+    main()
