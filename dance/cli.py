@@ -393,22 +393,13 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    from dance.corpus.mma import MMAError
-    from dance.data.audio import AudioError
-    from dance.data.pipeline import DataError
-    from dance.data.synth import SynthError
-    from dance.model.selector import CheckpointError
-    from dance.train import TrainingError
-    from dance.export import ExportError
-    from dance.serve import ServeError
-    from dance.live import LiveError
-    from dance.label import LabelError
+    from dance.errors import DanceError
 
     try:
         commands = {"data": run_data, "train": run_train, "predict": run_predict, "eval": run_eval, "ship": run_ship, "view": run_view,
                     "export": run_export, "serve": run_serve, "label": run_label, "live": run_live}
         commands[args.command](args)
-    except (DataError, SynthError, MMAError, AudioError, CheckpointError, TrainingError, ExportError, ServeError, LabelError, LiveError, FileNotFoundError, ValueError) as e:
+    except (DanceError, FileNotFoundError, ValueError) as e:  # DanceError: every one-line error of the project (dance/errors.py)
         print(f"dance: error: {e}", file=sys.stderr)
         return 2
     except OSError as e:  # read-only folder, full disk, a folder where a file should go: one line, not a traceback

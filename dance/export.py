@@ -17,11 +17,12 @@ import numpy as np
 import torch
 
 from dance import config
+from dance.errors import DanceError
 
 OPSET = 17
 
 
-class ExportError(Exception):
+class ExportError(DanceError):
     pass
 
 

@@ -31,6 +31,7 @@ from dance import config, inference, metrics
 from dance.data import audio
 from dance.data.midi import Bar
 from dance.data.pipeline import bars_csv, safe_stem
+from dance.errors import DanceError
 
 RECORDING_SUFFIXES = (".wav", ".ogg", ".flac", ".mp3")
 LEDGER = "labels.json"
@@ -42,7 +43,7 @@ METER_PREFERENCE = (4, 3, 2, 6, 5, 7, 8, 9)
 CACHED_ANALYSES = 3  # decoded recordings kept in memory (the current one, the next, the one before)
 
 
-class LabelError(Exception):
+class LabelError(DanceError):
     """A bad request or input; the message is one line. `status`: its HTTP status on the page's API."""
     status = 400
 

@@ -21,12 +21,13 @@ import torch
 
 from dance import config
 from dance.data.audio import StreamingResampler, open_audio, resampling_ratio, stream_audio
+from dance.errors import DanceError
 from dance.stream import Row, Stream
 
 QUEUE_WAIT_SECONDS = 1.0  # with no block from the sound card for this long, the loop checks it is still running
 
 
-class LiveError(Exception):
+class LiveError(DanceError):
     """A live input or output that cannot be used, with a one-line reason."""
 
 

@@ -13,6 +13,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from dance.errors import DanceError
+
 WEB = Path(__file__).resolve().parent.parent / "web"
 VENDOR = WEB / "node_modules" / "onnxruntime-web" / "dist"
 # onnxruntime-web files the page loads: the script (index.html), and the WASM
@@ -26,7 +28,7 @@ CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript", 
 TIMEOUT_SECONDS = 20.0  # a connection idle this long is closed
 
 
-class ServeError(Exception):
+class ServeError(DanceError):
     pass
 
 

@@ -24,11 +24,12 @@ from tqdm import tqdm
 from dance import config
 from dance.data.dataset import ChunkDataset, find_chunks, split_by_song
 from dance.data.labels import future_phase
+from dance.errors import DanceError
 from dance.model import selector
 from dance.plots import loss_curve_picture
 
 
-class TrainingError(Exception):
+class TrainingError(DanceError):
     """Stops a run with a one-line message."""
 
 

@@ -63,3 +63,29 @@ def test_render_reports_songs_not_chunks():
     render = Summary(songs_seen=2, jobs=2, kind="render").report()
     build = Summary(songs_seen=2, jobs=2, kind="build").report()
     assert "chunks written" not in render and "chunks written  0" in build
+
+
+def test_every_one_line_error_derives_from_dance_error_and_reads_as_one_line(monkeypatch, capsys):
+    from dance import cli
+    from dance.corpus.mma import MMAError
+    from dance.data.audio import AudioError
+    from dance.data.midi import SkipSong
+    from dance.data.pipeline import DataError
+    from dance.data.synth import SynthError
+    from dance.errors import DanceError
+    from dance.export import ExportError
+    from dance.label import LabelError
+    from dance.live import LiveError
+    from dance.model.selector import CheckpointError
+    from dance.serve import ServeError
+    from dance.train import TrainingError
+
+    assert not issubclass(SkipSong, DanceError)  # a per-song skip inside a batch, never shown as the run's error
+    for error in (DataError, TrainingError, CheckpointError, ExportError, AudioError, SynthError, MMAError, LiveError, LabelError, ServeError):
+        assert issubclass(error, DanceError)
+
+        def fail(args, error=error):
+            raise error(f"{error.__name__} happened")
+        monkeypatch.setattr(cli, "run_view", fail)
+        assert cli.main(["view", "song.ogg"]) == 2
+        assert capsys.readouterr().err == f"dance: error: {error.__name__} happened\n"

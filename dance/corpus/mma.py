@@ -14,13 +14,14 @@ from pathlib import Path
 import numpy as np
 
 from dance.data.midi import SkipSong, read_song
+from dance.errors import DanceError
 
 GROOVE_LIBRARY = Path("/usr/share/mma/lib/stdlib")
 CHORDS_MAJOR = ["C", "Dm", "Em", "F", "G", "Am", "G7", "Dm7", "Fmaj7", "Cmaj7", "E7", "A7"]
 KEYS = ["C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B"]
 
 
-class MMAError(Exception):
+class MMAError(DanceError):
     pass
 
 

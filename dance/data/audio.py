@@ -12,9 +12,10 @@ import soundfile
 from scipy.signal import resample_poly
 
 from dance import config
+from dance.errors import DanceError
 
 
-class AudioError(Exception):
+class AudioError(DanceError):
     """An audio file that cannot be used, with a one-line reason."""
 
 

@@ -41,11 +41,12 @@ from dance import config
 from dance.data import audio, processes, synth
 from dance.data.labels import beat_starts, chunk_labels
 from dance.data.midi import Bar, SkipSong, Song, read_song, write_render_midi
+from dance.errors import DanceError
 
 log = logging.getLogger("dance.data")
 
 
-class DataError(Exception):
+class DataError(DanceError):
     """A problem that stops a whole run (bad folder, no disk space); one line."""
 
 

@@ -14,9 +14,10 @@ import soundfile
 
 from dance import config
 from dance.data.processes import die_with_parent, temp_dir_prefix
+from dance.errors import DanceError
 
 
-class SynthError(Exception):
+class SynthError(DanceError):
     """FluidSynth or a soundfont cannot be used; the message is one line."""
 
 

@@ -10,13 +10,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from dance.errors import DanceError
 from dance.model.phase_tcn_mel import PhaseTCNMel
 
 MODELS: dict[str, type[nn.Module]] = {"phase_tcn_mel": PhaseTCNMel}
 FORMAT = "dance-checkpoint-1"
 
 
-class CheckpointError(Exception):
+class CheckpointError(DanceError):
     """A file that is not a usable dance checkpoint; the message is one line."""
 
 

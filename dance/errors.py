@@ -1,0 +1,12 @@
+"""The project's one base error class.
+
+Every error the user can fix (a bad file, a missing tool, an unusable option)
+derives from DanceError, and `dance` (dance/cli.py) reports any of them as one
+line, `dance: error: <message>`, with exit status 2. Per-song skips inside a
+batch (dance.data.midi.SkipSong, dance.corpus.music21_source.Music21Error) are
+not user-facing and do not derive from it.
+"""
+
+
+class DanceError(Exception):
+    """A problem the user can fix, reported as one line."""
