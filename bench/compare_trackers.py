@@ -38,7 +38,8 @@ from scipy.signal import resample_poly  # noqa: E402
 
 from dance import config, metrics  # noqa: E402
 from dance.data.labels import frame_instants, phase_at  # noqa: E402
-from dance.evaluate import Labelled, find_labelled, read_rendered, score  # noqa: E402
+from dance.data.formats import find_labelled  # noqa: E402
+from dance.evaluate import Labelled, read_rendered, score  # noqa: E402
 from dance.inference import DEFAULT_MODEL, load_model, predict_phase  # noqa: E402
 
 ANCHOR_RATE = 44100  # madmom's models expect 44.1 kHz; BeatNet resamples itself

@@ -25,7 +25,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dance import config  # noqa: E402
-from dance.data.dataset import ChunkDataset, find_chunks  # noqa: E402
+from dance.data.dataset import ChunkDataset  # noqa: E402
+from dance.data.formats import find_chunks  # noqa: E402
 from dance.model import selector  # noqa: E402
 from dance.train import Options, batch_step  # noqa: E402
 

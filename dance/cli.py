@@ -328,7 +328,7 @@ def run_label(args: argparse.Namespace) -> None:
 def run_view(args: argparse.Namespace) -> None:
     from dance import inference
     from dance.data.labels import phase_at
-    from dance.data.pipeline import read_bars_csv
+    from dance.data.formats import read_bars_csv
     from dance.plots import prediction_picture
 
     times, phases = inference.predict_file(inference.load_model(args.model), args.audio, args.anticipation)[:2]

@@ -21,7 +21,8 @@ from tqdm import tqdm
 
 from dance import config, metrics
 from dance.data.audio import read_audio
-from dance.data.dataset import read_chunk_audio, read_labels
+from dance.data.dataset import read_chunk_audio
+from dance.data.formats import find_labelled, read_bar_grid, read_labels
 from dance.data.labels import beat_starts, frame_instants, future_phase, phase_at
 from dance.inference import check_audio, predict
 from dance.plots import prediction_picture
@@ -44,8 +45,7 @@ class Labelled:
 
 
 def read_rendered(ogg: Path) -> Labelled:
-    rows = np.loadtxt(ogg.with_suffix(".bars.csv"), delimiter=",", skiprows=1, ndmin=2)
-    starts, meters = rows[:, 0], [(int(n), int(d)) for n, d in rows[:, 1:3]]
+    starts, meters = read_bar_grid(ogg.with_suffix(".bars.csv"))
     distinct = Counter(meters)
     meter = f"{meters[0][0]}/{meters[0][1]}" if len(distinct) == 1 else "changes"
     return Labelled(ogg.stem, read_audio(ogg), meter, starts, meters, lambda times, a: phase_at(times, starts),
@@ -63,15 +63,6 @@ def read_chunk(ogg: Path) -> Labelled:
     beats = read_labels(ogg.with_suffix(".beat"))
     return Labelled(ogg.stem, samples, "chunk", metrics.downbeats(instants, labels), None, truth,
                     None if np.isnan(beats).any() else metrics.downbeats(instants, beats))
-
-
-def find_labelled(folder: Path) -> list[Path]:
-    if not folder.is_dir():
-        raise FileNotFoundError(f"evaluation folder {folder} does not exist")
-    found = sorted(p for p in folder.glob("*.ogg") if p.with_suffix(".bars.csv").exists() or p.with_suffix(".phase").exists())
-    if not found:
-        raise FileNotFoundError(f"no labelled audio in {folder} (.ogg with .bars.csv or .phase beside it)")
-    return found
 
 
 def score(item: Labelled, times: np.ndarray, predicted: np.ndarray, anticipation: float,

@@ -30,7 +30,8 @@ from scipy.signal import savgol_filter
 from dance import config, inference, metrics
 from dance.data import audio
 from dance.data.midi import Bar
-from dance.data.pipeline import bars_csv, safe_stem
+from dance.data.formats import bars_csv
+from dance.data.pipeline import safe_stem
 from dance.errors import DanceError
 
 RECORDING_SUFFIXES = (".wav", ".ogg", ".flac", ".mp3")

@@ -12,7 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from dance import config  # noqa: E402
-from dance.data.dataset import read_chunk_audio, read_labels  # noqa: E402
+from dance.data.dataset import read_chunk_audio  # noqa: E402
+from dance.data.formats import read_labels  # noqa: E402
 from dance.data.labels import frame_instants  # noqa: E402
 from dance.metrics import downbeats  # noqa: E402
 

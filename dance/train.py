@@ -22,7 +22,8 @@ from torch.utils.data import ConcatDataset, DataLoader, DistributedSampler, Weig
 from tqdm import tqdm
 
 from dance import config
-from dance.data.dataset import ChunkDataset, find_chunks, split_by_song
+from dance.data.dataset import ChunkDataset, split_by_song
+from dance.data.formats import find_chunks
 from dance.data.labels import future_phase
 from dance.errors import DanceError
 from dance.model import selector

@@ -6,7 +6,7 @@ import pytest
 
 from dance import config
 from dance.data import pipeline
-from dance.data.dataset import find_chunks
+from dance.data.formats import find_chunks
 from dance.data.midi import SkipSong, read_song
 from tests.midi_helpers import TPB, steady_notes, write_midi
 

@@ -11,7 +11,7 @@ import torch
 
 from dance import config, metrics
 from dance.data import pipeline
-from dance.data.dataset import read_labels
+from dance.data.formats import read_bar_grid, read_labels
 from dance.data.labels import beat_starts, beats_per_bar
 from dance.data.midi import read_song
 from dance.model import selector
@@ -91,7 +91,7 @@ def test_chop_spreads_the_beats_of_a_bars_csv_evenly(tmp_path):
     pipeline.render(tmp_path / "midi", tmp_path / "rendered", ["TimGM6mb.sf2"], workers=1, seed=0, jitter=0.0)
     pipeline.chop(tmp_path / "rendered", tmp_path / "chunks", workers=1, seed=0)
     (bars_csv,) = (tmp_path / "rendered").glob("*.bars.csv")
-    starts, meters = pipeline.read_bar_grid(bars_csv)
+    starts, meters = read_bar_grid(bars_csv)
     beats = beat_starts(starts, meters)
     np.testing.assert_allclose(np.diff(beats)[:40], 0.5, atol=1e-3)  # 120 BPM quarters, 4/4 then 3/4
     for chunk in (tmp_path / "chunks").glob("*.ogg"):

@@ -24,7 +24,8 @@ from dance.cli import main
 from dance.corpus.generator import compose
 from dance.data import pipeline
 from dance.data.audio import read_audio
-from dance.data.dataset import ChunkDataset, find_chunks
+from dance.data.dataset import ChunkDataset
+from dance.data.formats import find_chunks, read_bars_csv
 from dance.evaluate import evaluate
 from dance.label import Labeller, Settings, find_recordings
 from dance.label_server import labelling_server
@@ -55,7 +56,7 @@ def song(tmp_path_factory):
     soundfile.write(str(recordings / "a whole song.wav"), stereo, 44100)
     soundfile.write(str(recordings / "b excerpt.flac"), samples[20 * 16000: 35 * 16000], 16000)
     soundfile.write(str(recordings / "c excerpt.ogg"), samples[40 * 16000: 55 * 16000], 16000)
-    return recordings, pipeline.read_bars_csv(ogg.with_suffix(".bars.csv"))
+    return recordings, read_bars_csv(ogg.with_suffix(".bars.csv"))
 
 
 @pytest.fixture(scope="module")

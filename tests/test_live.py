@@ -20,7 +20,8 @@ from websockets.sync.client import connect
 
 from dance import config, metrics
 from dance.cli import main
-from dance.data.dataset import find_chunks, read_chunk_audio
+from dance.data.dataset import read_chunk_audio
+from dance.data.formats import find_chunks
 from dance.inference import DEFAULT_MODEL, predict_phase
 from dance.model import selector
 from dance.model.phase_tcn_mel import PhaseTCNMel

@@ -13,7 +13,8 @@ import pytest
 from dance import config
 from dance.corpus.default import write_corpus
 from dance.data import pipeline
-from dance.data.dataset import ChunkDataset, find_chunks, split_by_song
+from dance.data.dataset import ChunkDataset, split_by_song
+from dance.data.formats import find_chunks
 from tests.midi_helpers import TPB, steady_notes, write_midi
 
 SOUNDFONT = "TimGM6mb.sf2"

@@ -6,7 +6,8 @@ import pytest
 
 from dance import config
 from dance.data import pipeline
-from dance.data.dataset import find_chunks, read_chunk_audio, read_labels
+from dance.data.dataset import read_chunk_audio
+from dance.data.formats import find_chunks, read_labels
 from dance.data.labels import frame_instants
 from tests.midi_helpers import TPB, write_midi
 

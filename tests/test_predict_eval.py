@@ -9,7 +9,8 @@ import pytest
 import soundfile
 
 from dance import config
-from dance.data.dataset import find_chunks, read_chunk_audio
+from dance.data.dataset import read_chunk_audio
+from dance.data.formats import find_chunks
 from dance.model import selector
 from dance.model.phase_tcn_mel import PhaseTCNMel
 

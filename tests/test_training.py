@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from dance.data.dataset import find_chunks
+from dance.data.formats import find_chunks
 from dance.train import Options, TrainingError, train
 
 TINY = dict(channels=16, layers=5, n_mels=32)

@@ -12,14 +12,7 @@ import torch
 
 from dance import config
 from dance.data.augment import augment
-from dance.data.pipeline import song_of_chunk
-
-
-def find_chunks(folder: Path) -> list[Path]:
-    """Chunk audio files that have their label file, sorted by name."""
-    if not Path(folder).is_dir():
-        raise FileNotFoundError(f"chunk folder {folder} does not exist")
-    return sorted(p for p in Path(folder).glob("*.ogg") if p.with_suffix(".phase").exists())
+from dance.data.formats import read_labels, song_of_chunk
 
 
 def split_by_song(chunks: list[Path], validation_fraction: float) -> tuple[list[Path], list[Path]]:
@@ -31,17 +24,6 @@ def split_by_song(chunks: list[Path], validation_fraction: float) -> tuple[list[
     train = [c for c in chunks if not is_validation(c)]
     validation = [c for c in chunks if is_validation(c)]
     return train, validation
-
-
-def read_labels(path: Path) -> np.ndarray:
-    """A chunk's .phase or .beat labels; a missing .beat (a chunk written before
-    beat labels) reads as NaN, which the training loss leaves out."""
-    if path.suffix == ".beat" and not path.exists():
-        return np.full(config.LABEL_FRAMES, np.nan, dtype=np.float32)
-    labels = np.array(path.read_text().split(), dtype=np.float32)
-    if labels.shape != (config.LABEL_FRAMES,):
-        raise ValueError(f"{path} has {labels.size} labels, expected {config.LABEL_FRAMES}")
-    return labels
 
 
 def read_chunk_audio(path: Path) -> np.ndarray:

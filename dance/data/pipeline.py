@@ -4,7 +4,7 @@ Every job writes with atomic renames and finishes with a marker, so a crash or
 Ctrl-C leaves no half-written file and a rerun picks up where it stopped.
 Chunk names are `<song id>__<soundfont>__<k>.ogg/.phase/.beat` (audio, bar
 phase labels, beat phase labels); the song id keeps validation splits by song
-possible downstream.
+possible downstream. The file formats and names live in `dance.data.formats`.
 
 Chunk start times: chunks tile a song back to back in the song's own (music)
 time, from 0 or, with even odds, from a random offset in [0, CHUNK_SECONDS/4)
@@ -39,8 +39,9 @@ from tqdm import tqdm
 
 from dance import config
 from dance.data import audio, processes, synth
+from dance.data.formats import bars_csv, chunk_name, chunks_of, find_rendered, job_stem, labels_text, read_bar_grid, song_of_chunk
 from dance.data.labels import beat_starts, chunk_labels
-from dance.data.midi import Bar, SkipSong, Song, read_song, write_render_midi
+from dance.data.midi import SkipSong, Song, read_song, write_render_midi
 from dance.errors import DanceError
 
 log = logging.getLogger("dance.data")
@@ -159,10 +160,6 @@ def song_id(path: Path, root: Path) -> str:
     return f"{safe_stem(path)}-{hashlib.sha1(relative.encode()).hexdigest()[:8]}"
 
 
-def song_of_chunk(chunk: Path) -> str:
-    return chunk.name.split("__")[0]
-
-
 def prepare_output(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -219,36 +216,17 @@ def plan_chunks(music_seconds: float, factor_of, rng: np.random.Generator) -> li
         start += config.CHUNK_SECONDS * factor
 
 
-def labels_text(labels: np.ndarray) -> str:
-    return "".join(f"{p:.6f}\n" for p in labels)
-
-
 def write_chunks(out: Path, stem: str, chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]], settings: dict) -> None:
     """Write the chunks (samples, bar labels, beat labels) of one job, then its
     marker. Leftovers of an interrupted earlier attempt are removed first."""
-    for old in out.glob(f"{stem}__*"):
+    for old in out.glob(chunks_of(stem)):
         old.unlink()
     for k, (samples, bar_labels, beat_labels) in enumerate(chunks):
-        name = f"{stem}__{k:03d}"
+        name = chunk_name(stem, k)
         audio.write_text(out / f"{name}.phase", labels_text(bar_labels))
         audio.write_text(out / f"{name}.beat", labels_text(beat_labels))
         audio.write_ogg(out / f"{name}.ogg", audio.limit(samples))
     audio.write_text(out / f"{stem}.done", json.dumps({"chunks": len(chunks), "settings": settings}))
-
-
-def read_bars_csv(path: Path) -> np.ndarray:
-    return read_bar_grid(path)[0]
-
-
-def read_bar_grid(path: Path) -> tuple[np.ndarray, list[tuple[int, int]]]:
-    """(bar starts in seconds, (numerator, denominator) of each bar)."""
-    rows = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
-    return rows[:, 0], [(int(n), int(d)) for n, d in rows[:, 1:3]]
-
-
-def bars_csv(bars: list[Bar]) -> str:
-    """A bar grid as `dance data render` writes it and `chop`, `eval` and `view` read it."""
-    return "start,numerator,denominator\n" + "".join(f"{b.start:.6f},{b.numerator},{b.denominator}\n" for b in bars)
 
 
 # ---------------------------------------------------------------- jobs (run in worker processes)
@@ -471,7 +449,7 @@ def midi_jobs(kind: str, midi_root: Path, out: Path, soundfonts: list[str], seed
     fonts = [synth.find_soundfont(name) for name in soundfonts]
     synth.require_fluidsynth()
     files = find_midi_files(midi_root)
-    jobs = [Job(kind, f, f"{song_id(f, midi_root)}__{synth.soundfont_tag(sf)}", out, seed, sf, jitter)
+    jobs = [Job(kind, f, job_stem(song_id(f, midi_root), synth.soundfont_tag(sf)), out, seed, sf, jitter)
             for f in files for sf in fonts]
     return jobs, len(files)
 
@@ -491,7 +469,7 @@ def build(midi_root: Path, out: Path, soundfonts: list[str], workers: int, seed:
 def chop(rendered: Path, out: Path, workers: int, seed: int) -> Summary:
     if not rendered.is_dir():
         raise DataError(f"rendered folder {rendered} does not exist")
-    sources = sorted(p for p in rendered.glob("*.ogg") if p.with_suffix(".bars.csv").exists())
+    sources = find_rendered(rendered)
     if not sources:
         raise DataError(f"no rendered songs (.ogg with .bars.csv) in {rendered}")
     prepare_output(out)
@@ -533,7 +511,7 @@ def relabel_job(chunks: Path, stem: str, songs: dict[str, Path], seed: int, jitt
     for k in range(count):
         first = int(round((start + k * config.CHUNK_SECONDS * factor) * render_rate))
         bar_labels, beat_labels = song_labels(song, first / render_rate, factor)
-        phase_file = chunks / f"{stem}__{k:03d}.phase"
+        phase_file = chunks / f"{chunk_name(stem, k)}.phase"
         if not phase_file.exists():
             raise SkipSong("missing chunk", f"{phase_file.name} is missing")
         written = np.array(phase_file.read_text().split(), dtype=np.float64)
@@ -542,5 +520,5 @@ def relabel_job(chunks: Path, stem: str, songs: dict[str, Path], seed: int, jitt
             raise SkipSong("plan differs", "replayed bar labels differ from the .phase file (built with another --seed or --jitter?)")
         labelled.append(beat_labels)
     for k, beat_labels in enumerate(labelled):
-        audio.write_text(chunks / f"{stem}__{k:03d}.beat", labels_text(beat_labels))
+        audio.write_text(chunks / f"{chunk_name(stem, k)}.beat", labels_text(beat_labels))
     return count
