@@ -4,8 +4,6 @@ streamed block by block with the same result as the whole-file path."""
 
 import os
 import resource
-import subprocess
-import sys
 import tracemalloc
 
 import numpy as np
@@ -13,26 +11,10 @@ import pytest
 import soundfile
 
 from dance import config, inference
-from dance.cli import main
 from dance.data import audio
 from dance.model import selector
 from dance.model.phase_tcn_mel import PhaseTCNMel
-
-
-def dance(*args, **kwargs):
-    """The real command in a fresh process (for process limits)."""
-    return subprocess.run([sys.executable, "-m", "dance", *map(str, args)], capture_output=True, text=True, timeout=300, **kwargs)
-
-
-@pytest.fixture
-def cli(capsys):
-    """The same command line in this process (no interpreter start-up: fast)."""
-    def run(*args):
-        capsys.readouterr()
-        rc = main([str(a) for a in args])
-        out, err = capsys.readouterr()
-        return subprocess.CompletedProcess(args, rc, out, err)
-    return run
+from tests.helpers import dance
 
 
 def one_line_error(result, message):
@@ -100,7 +82,7 @@ def test_predict_output_errors_are_one_line_and_keep_the_old_csv(model, song, tm
     # a full disk, simulated by a file size limit: the write fails part-way
     limit = lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000))  # noqa: E731
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    one_line_error(dance("predict", song, "--model", model, "--out", out, preexec_fn=limit, env=env), "File too large")
+    one_line_error(dance("predict", song, "--model", model, "--out", out, preexec_fn=limit, env=env, timeout=300), "File too large")
     assert out.read_text() == "time,phase\nold rows\n"
     assert [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name] == []
     (tmp_path / "afile").write_text("")

@@ -17,6 +17,7 @@ from dance.export import OnnxModel, export_onnx
 from dance.inference import DEFAULT_MODEL, load_model, predict_phase
 from dance.metrics import downbeats
 from tests.browser import mic_flags, page_at, served
+from tests.helpers import circular
 from dance.corpus.generator import compose
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "results" / "browser"
@@ -55,11 +56,6 @@ def site(tmp_path_factory):
     model = export_onnx(load_model(DEFAULT_MODEL), tmp_path_factory.mktemp("site") / "model.onnx")
     with served(model) as url:
         yield url, model
-
-
-def circular(a, b):
-    d = np.abs(np.asarray(a) - np.asarray(b)) % 1
-    return np.minimum(d, 1 - d)
 
 
 def test_file_path_matches_python_onnx_runtime(site, song):

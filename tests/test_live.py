@@ -165,16 +165,6 @@ def test_a_consumer_going_away_stops_nothing(tiny, song):
     np.testing.assert_allclose(np.diff(times), config.FRAME_SECONDS, atol=1e-3)  # no row missing
 
 
-@pytest.fixture
-def cli(capsys):
-    def run(*args):
-        capsys.readouterr()
-        rc = main([str(a) for a in args])
-        out, err = capsys.readouterr()
-        return rc, out, err
-    return run
-
-
 @pytest.mark.parametrize("options, message", [
     (["--osc", "127.0.0.1"], "--osc wants HOST:PORT"),
     (["--osc", "127.0.0.1:notaport"], "is not a number"),

@@ -15,16 +15,10 @@ from dance.corpus.default import write_corpus
 from dance.data import pipeline
 from dance.data.dataset import ChunkDataset, split_by_song
 from dance.data.formats import find_chunks
+from tests.helpers import dance
 from tests.midi_helpers import TPB, steady_notes, write_midi
 
 SOUNDFONT = "TimGM6mb.sf2"
-
-
-def dance(*args, env=None, check_rc=None):
-    result = subprocess.run([sys.executable, "-m", "dance", *map(str, args)], capture_output=True, text=True, env=env, timeout=600)
-    if check_rc is not None:
-        assert result.returncode == check_rc, result.stderr
-    return result
 
 
 @pytest.fixture(scope="module")

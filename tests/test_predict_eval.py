@@ -1,8 +1,6 @@
 """`dance predict`, `dance eval` and `dance view` through the real command line."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -13,10 +11,7 @@ from dance.data.dataset import read_chunk_audio
 from dance.data.formats import find_chunks
 from dance.model import selector
 from dance.model.phase_tcn_mel import PhaseTCNMel
-
-
-def dance(*args):
-    return subprocess.run([sys.executable, "-m", "dance", *map(str, args)], capture_output=True, text=True, timeout=600)
+from tests.helpers import dance
 
 
 @pytest.fixture(scope="module")
