@@ -1069,4 +1069,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from dance.errors import DanceError
+
+    try:
+        main()
+    except DanceError as error:  # a bad checkpoint or folder: one line, as from `dance`
+        sys.exit(f"devbench: error: {error}")
