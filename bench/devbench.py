@@ -1032,7 +1032,8 @@ def score_command(args: argparse.Namespace) -> None:
     table = summarise(rows)
     out = results_folder(args.model, args.out)
     out.mkdir(parents=True, exist_ok=True)
-    text = markdown(table) + ("\n\n" + beat_line(table) if beat_line(table) else "")
+    beats = beat_line(table)
+    text = markdown(table) + (f"\n\n{beats}" if beats else "")
     header = (f"Real-music development benchmark v{DEVBENCH_VERSION} (seed {manifest['seed']}, {len(entries)} excerpts, "
               f"{manifest['audio_minutes']} min), model {args.model} (sha256 {sha256(args.model)[:12]})\n"
               f"error: mean phase error (bars); F1: mean downbeat F1; lock: median time to lock (bars) over the excerpts\n"

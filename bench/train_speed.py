@@ -14,7 +14,6 @@ reported, so a machine busy with something else shows as spread, not bias.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -25,16 +24,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dance import config  # noqa: E402
+from dance.cli import parse_hparams  # noqa: E402
 from dance.data.dataset import ChunkDataset  # noqa: E402
 from dance.data.formats import find_chunks  # noqa: E402
 from dance.model import selector  # noqa: E402
 from dance.train import Options, batch_step  # noqa: E402
 
 SETTINGS = {"float32": False, "bf16": True}
-
-
-def parse_hparams(pairs: list[str]) -> dict:
-    return {name: json.loads(value) for name, value in (pair.split("=", 1) for pair in pairs)}
 
 
 def run(dataset: ChunkDataset, hparams: dict, batches: int, batch_size: int, bf16: bool) -> float:

@@ -86,10 +86,11 @@ def batch_step(model, frames, bar_labels, beat_labels, anticipation: float, warm
         prediction, _ = model(frames.to(device), a)
     prediction = prediction.float()
     loss = phase_loss(prediction[..., :2], future_phase(bar_labels, anticipation, config.CHUNK_FRAMES).to(device), warmup_frames)
-    known = torch.isfinite(beat_labels).all(dim=1).to(device)
-    if prediction.shape[-1] == 4 and known.any():
-        beat_target = future_phase(beat_labels[known.cpu()], anticipation, config.CHUNK_FRAMES).to(device)
-        loss = loss + BEAT_LOSS_WEIGHT * phase_loss(prediction[known][..., 2:], beat_target, warmup_frames)
+    if prediction.shape[-1] == 4:
+        known = torch.isfinite(beat_labels).all(dim=1)
+        if known.any():
+            beat_target = future_phase(beat_labels[known], anticipation, config.CHUNK_FRAMES).to(device)
+            loss = loss + BEAT_LOSS_WEIGHT * phase_loss(prediction[known.to(device)][..., 2:], beat_target, warmup_frames)
     return loss
 
 

@@ -1,15 +1,21 @@
 """Helpers several test files share: the `dance` command line, run in a fresh
-process or in this one, and the circular distance between phases."""
+process or in this one, the circular distance between phases (the metrics'
+own), and a chunk written as a 44.1 kHz stereo WAV."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+import soundfile
 
+from dance import config
 from dance.cli import main
+from dance.data.dataset import read_chunk_audio
+from dance.metrics import circular_distance as circular  # noqa: F401  (the tests' name for it)
 
 
 def dance(*args, check_rc: int | None = None, timeout: float = 600, **kwargs) -> subprocess.CompletedProcess:
@@ -36,7 +42,10 @@ def in_process(capsys, *args) -> Result:
     return Result(rc, out, err)
 
 
-def circular(a, b) -> np.ndarray:
-    """Distance between phases in [0, 1), the short way round the circle."""
-    d = np.abs(np.asarray(a) - np.asarray(b)) % 1
-    return np.minimum(d, 1 - d)
+def stereo_44k_wav(chunk: Path, seconds: float, path: Path, right_gain: float = 1.0) -> np.ndarray:
+    """The first `seconds` of a chunk, upsampled to 44.1 kHz and written as a
+    stereo WAV (right channel times `right_gain`); returns the 16 kHz samples."""
+    samples = read_chunk_audio(chunk)[: int(seconds * config.SAMPLE_RATE)].astype(np.float32) / 32768
+    upsampled = np.interp(np.arange(0, len(samples), config.SAMPLE_RATE / 44100), np.arange(len(samples)), samples)
+    soundfile.write(str(path), np.stack([upsampled, right_gain * upsampled], axis=1), 44100)
+    return samples

@@ -14,19 +14,18 @@ import time
 
 import numpy as np
 import pytest
-import soundfile
 from pythonosc.osc_message import OscMessage
 from websockets.sync.client import connect
 
 from dance import config, metrics
 from dance.cli import main
-from dance.data.dataset import read_chunk_audio
 from dance.data.formats import find_chunks
 from dance.inference import DEFAULT_MODEL, predict_phase
 from dance.model import selector
 from dance.model.phase_tcn_mel import PhaseTCNMel
 from dance.stream import Row, Stream
 from dance.terminal import TerminalDisplay
+from tests.helpers import stereo_44k_wav
 
 
 def dance(*args, **kwargs):
@@ -44,11 +43,8 @@ def tiny(tmp_path_factory):
 @pytest.fixture(scope="module")
 def song(small_chunks, tmp_path_factory):
     """12 s of a rendered song as a 44.1 kHz stereo WAV, and its 16 kHz samples."""
-    samples = read_chunk_audio(find_chunks(small_chunks)[0])[: 12 * config.SAMPLE_RATE].astype(np.float32) / 32768
-    upsampled = np.interp(np.arange(0, len(samples), 16000 / 44100), np.arange(len(samples)), samples)
     path = tmp_path_factory.mktemp("live") / "song.wav"
-    soundfile.write(str(path), np.stack([upsampled, upsampled], axis=1), 44100)
-    return path, samples
+    return path, stereo_44k_wav(find_chunks(small_chunks)[0], 12, path)
 
 
 def test_stream_rows_equal_predict_however_the_audio_is_cut(tiny, song):

@@ -7,11 +7,10 @@ import pytest
 import soundfile
 
 from dance import config
-from dance.data.dataset import read_chunk_audio
 from dance.data.formats import find_chunks
 from dance.model import selector
 from dance.model.phase_tcn_mel import PhaseTCNMel
-from tests.helpers import dance
+from tests.helpers import dance, stereo_44k_wav
 
 
 @pytest.fixture(scope="module")
@@ -24,10 +23,8 @@ def checkpoint(tmp_path_factory):
 @pytest.fixture(scope="module")
 def stereo_44k(small_chunks, tmp_path_factory):
     """A chunk as a 44.1 kHz stereo WAV, 10 s long."""
-    samples = read_chunk_audio(find_chunks(small_chunks)[0])[: 10 * config.SAMPLE_RATE].astype(np.float32) / 32768
-    upsampled = np.interp(np.arange(0, len(samples), 16000 / 44100), np.arange(len(samples)), samples)
     path = tmp_path_factory.mktemp("audio") / "song.wav"
-    soundfile.write(str(path), np.stack([upsampled, 0.5 * upsampled], axis=1), 44100)
+    stereo_44k_wav(find_chunks(small_chunks)[0], 10, path, right_gain=0.5)
     return path
 
 
