@@ -4,7 +4,10 @@ Debian's headless Chromium), in Python ONNX Runtime and in PyTorch; then the
 page's live microphone path for a few minutes: frames analysed, frames
 dropped, and the time from a frame reaching the page to the picture showing it.
 
-    python bench/inference_speed.py [--frames 1500] [--live-minutes 5]
+    python bench/inference_speed.py [--frames 1500] [--live-minutes 5] [--model x.pt]
+
+`--live-minutes 0` times the three runtimes only; bench/sweep.py calls
+`runtime_costs` for every variant it compares.
 """
 
 from __future__ import annotations
@@ -44,40 +47,54 @@ def row(name: str, ms) -> str:
     return f"| {name} | {np.median(ms):.3f} | {np.percentile(ms, 99):.3f} | {len(ms)} |"
 
 
+def test_audio(frames: int) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return (0.1 * rng.normal(size=frames * config.FRAME_SIZE)).astype(np.float32)
+
+
+def runtime_costs(model, samples: np.ndarray, onnx_path: Path, wav: Path) -> dict[str, np.ndarray]:
+    """Per-frame milliseconds, one frame per call, in PyTorch, ONNX Runtime and
+    the browser; `onnx_path` and `wav` are written here."""
+    frames = torch.from_numpy(samples).view(1, -1, config.FRAME_SIZE)
+    export_onnx(model, onnx_path)
+    soundfile.write(str(wav), samples, config.SAMPLE_RATE, subtype="PCM_16")
+    results = {"PyTorch (1 thread)": per_frame_ms(model, frames),
+               "ONNX Runtime, Python (CPU)": per_frame_ms(OnnxModel(onnx_path), frames)}
+    with served(onnx_path) as url:
+        with page_at(url, files={wav.name: wav}) as page:
+            results["onnxruntime-web, Chromium (WASM, 1 thread)"] = np.array(page.evaluate(f"dance.analyzeOffline('{wav.name}', 0, 1)")["perFrameMs"])
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=1500, help="frames timed per runtime (default %(default)s = 30 s)")
-    parser.add_argument("--live-minutes", type=float, default=5.0, help="minutes of live microphone audio (default %(default)s)")
+    parser.add_argument("--live-minutes", type=float, default=5.0, help="minutes of live microphone audio, 0 for none (default %(default)s)")
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="checkpoint to time (default: the shipped model)")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    rng = np.random.default_rng(0)
-    samples = (0.1 * rng.normal(size=args.frames * config.FRAME_SIZE)).astype(np.float32)
-    frames = torch.from_numpy(samples).view(1, args.frames, config.FRAME_SIZE)
-    model = load_model(DEFAULT_MODEL)
+    samples = test_audio(args.frames)
+    model = load_model(args.model)
 
     with tempfile.TemporaryDirectory(prefix="dance-speed-") as tmp:
         tmp = Path(tmp)
-        onnx_path = export_onnx(model, tmp / "model.onnx")
-        wav = tmp / "audio.wav"
-        soundfile.write(str(wav), samples, config.SAMPLE_RATE, subtype="PCM_16")
-        results = {"PyTorch (1 thread)": per_frame_ms(model, frames),
-                   "ONNX Runtime, Python (CPU)": per_frame_ms(OnnxModel(onnx_path), frames)}
-        live_wav = tmp / "live.wav"
-        music = np.tile(samples, int(np.ceil(args.live_minutes * 60 / (len(samples) / config.SAMPLE_RATE))) + 1)
-        soundfile.write(str(live_wav), music, config.SAMPLE_RATE, subtype="PCM_16")
-        with served(onnx_path) as url:
-            with page_at(url, files={"audio.wav": wav}) as page:
-                results["onnxruntime-web, Chromium (WASM, 1 thread)"] = page.evaluate("dance.analyzeOffline('audio.wav', 0, 1)")["perFrameMs"]
-            with page_at(url, extra_flags=mic_flags(live_wav)) as page:
+        results = runtime_costs(model, samples, tmp / "model.onnx", tmp / "audio.wav")
+        if args.live_minutes > 0:
+            live_wav = tmp / "live.wav"
+            music = np.tile(samples, int(np.ceil(args.live_minutes * 60 / (len(samples) / config.SAMPLE_RATE))) + 1)
+            soundfile.write(str(live_wav), music, config.SAMPLE_RATE, subtype="PCM_16")
+            with served(tmp / "model.onnx") as url, page_at(url, extra_flags=mic_flags(live_wav)) as page:
                 page.click("#mic")
                 time.sleep(args.live_minutes * 60)
                 live = page.evaluate("({frames: dance.live.frames, dropped: dance.live.dropped, latency: dance.live.displayLatency, timings: dance.live.timings})")
 
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}")
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}; model {args.model}")
     print("| runtime | median ms per frame | p99 ms per frame | frames |")
     print("|---|---|---|---|")
     for name, ms in results.items():
         print(row(name, ms))
+    if args.live_minutes <= 0:
+        return
     seconds = args.live_minutes * 60
     print(f"\nlive microphone path, {args.live_minutes:g} min: {live['frames']} frames analysed "
           f"({live['frames'] / seconds:.1f} per s), {live['dropped']} dropped; frame arrival -> picture: "

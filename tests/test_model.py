@@ -8,6 +8,7 @@ from dance import config
 from dance.data import pipeline
 from dance.data.audio import read_audio
 from dance.model import selector
+from dance.model.frontend import CausalLogMel
 from dance.model.phase_tcn_mel import PhaseTCNMel
 from tests.midi_helpers import TPB, steady_notes, write_midi
 
@@ -28,7 +29,8 @@ def frames_of(samples):
     return torch.from_numpy(samples[: n * config.FRAME_SIZE].copy()).view(1, n, config.FRAME_SIZE)
 
 
-VARIANTS = [dict(onset_flux=False), dict(onset_flux=True), dict(onset_flux=True, beats=True)]
+VARIANTS = [dict(onset_flux=False), dict(onset_flux=True), dict(onset_flux=True, beats=True),
+            dict(onset_flux=True, beats=True, layers=5, recurrent=True)]
 
 
 @torch.no_grad()
@@ -44,6 +46,20 @@ def test_streaming_matches_whole_sequence_on_real_audio(real_audio, hparams):
             out, state = model(frames[:, start: start + block], a, state)
             outputs.append(out)
         assert torch.max(torch.abs(torch.cat(outputs, dim=1) - whole)) < 1e-5
+
+
+@torch.no_grad()
+def test_fft_and_exported_frontends_give_the_same_log_mel(real_audio):
+    """Training and PyTorch inference use the FFT; the ONNX graph keeps the matrix-product DFT."""
+    frontend = CausalLogMel()
+    frames = frames_of(real_audio)
+    windows = torch.cat([frames[:, :-1, config.FRAME_SIZE - frontend.history:], frames[:, 1:]], dim=2)
+    fft, portable = (torch.log(power(windows) @ frontend.mel + 1e-6) for power in (frontend.fft_power, frontend.portable_power))
+    # float32 rounding: in bands near the 1e-6 floor (log-mel about -13) both
+    # differ from a float64 FFT by up to 2e-4; above it they agree to 1e-4
+    audible = portable > -10
+    assert torch.max(torch.abs(fft - portable)[audible]) < 1e-4
+    assert torch.max(torch.abs(fft - portable)) < 1e-3
 
 
 @torch.no_grad()

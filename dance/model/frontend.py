@@ -1,8 +1,11 @@
 """Causal log-mel spectrogram from raw frames, computed inside the model.
 
 The STFT window for frame t ends at the end of frame t (the label instant), so
-nothing after the current frame is heard. The DFT is a matrix product, which
-runs the same in PyTorch, ONNX Runtime and the browser."""
+nothing after the current frame is heard. In the exported graph the DFT is a
+matrix product, which runs the same in ONNX Runtime and the browser; in
+PyTorch it is an FFT, which gives the same powers (to float rounding) at a
+fraction of the cost, and training spends a third of its arithmetic here
+otherwise."""
 
 from __future__ import annotations
 
@@ -41,6 +44,7 @@ class CausalLogMel(nn.Module):
         window = 0.5 - 0.5 * torch.cos(2 * math.pi * n / n_fft)
         angle = 2 * math.pi * n[:, None] * k[None, :] / n_fft
         # rebuilt from the hyperparameters, so they stay out of checkpoints
+        self.register_buffer("window", window.float(), persistent=False)
         self.register_buffer("dft_real", (window[:, None] * torch.cos(angle)).float(), persistent=False)
         self.register_buffer("dft_imag", (window[:, None] * torch.sin(angle)).float(), persistent=False)
         self.register_buffer("mel", mel_filterbank(n_fft, n_mels, fmin, fmax), persistent=False)
@@ -51,6 +55,14 @@ class CausalLogMel(nn.Module):
         # so it ends at the frame's end (slices and a concat: plain ONNX ops)
         tails = torch.cat([state[:, None, :], frames[:, :-1, config.FRAME_SIZE - self.history:]], dim=1)
         windows = torch.cat([tails, frames], dim=2)  # [B, T, n_fft]
-        power = (windows @ self.dft_real) ** 2 + (windows @ self.dft_imag) ** 2
+        power = self.portable_power(windows) if torch.onnx.is_in_onnx_export() else self.fft_power(windows)
         log_mel = torch.log(power @ self.mel + 1e-6)
         return log_mel.transpose(1, 2), frames[:, -1, config.FRAME_SIZE - self.history:]
+
+    def portable_power(self, windows: torch.Tensor) -> torch.Tensor:
+        """[..., n_fft] -> power spectrum [..., n_fft // 2 + 1] by matrix products (the exported form)."""
+        return (windows @ self.dft_real) ** 2 + (windows @ self.dft_imag) ** 2
+
+    def fft_power(self, windows: torch.Tensor) -> torch.Tensor:
+        """The same power spectrum by a real FFT."""
+        return torch.view_as_real(torch.fft.rfft(windows * self.window)).pow(2).sum(-1)

@@ -19,6 +19,11 @@ With `beats`, a second head of the same form predicts the beat phase (0 on
 every beat, README "Conventions") and the beat rate: the beat is the denser,
 easier signal, and learning both from one trunk anchors the bar. The output
 is then [sin, cos] of the bar phase followed by [sin, cos] of the beat phase.
+
+With `recurrent`, a GRU as wide as the network follows the convolutions (a
+residual tail, its hidden state carried like the convolutions' context): the
+convolutions hear the last seconds, the GRU can hold the bar far longer than
+any receptive field (the original project's GRU/LSTM variants did the same).
 """
 
 from __future__ import annotations
@@ -81,20 +86,38 @@ def ahead(head_output: torch.Tensor, anticipation: torch.Tensor) -> torch.Tensor
     return torch.stack([sin * torch.cos(turn) + cos * torch.sin(turn), cos * torch.cos(turn) - sin * torch.sin(turn)], dim=2)
 
 
+class RecurrentTail(nn.Module):
+    """A residual GRU over the frames; its state [B, channels] is the hidden state."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.norm = FrameNorm(channels)
+        self.gru = nn.GRU(channels, channels, batch_first=True)
+
+    def forward(self, x: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x [B, C, T], state [B, C] -> x plus the GRU's output, the last hidden state."""
+        y, hidden = self.gru(self.norm(x).transpose(1, 2), state[None].contiguous())
+        return x + y.transpose(1, 2), hidden[0]
+
+
 class PhaseTCNMel(nn.Module):
     def __init__(self, channels: int = 64, kernel: int = 3, layers: int = 9, n_mels: int = 64,
-                 n_fft: int = 512, dropout: float = 0.1, onset_flux: bool = False, beats: bool = False):
+                 n_fft: int = 512, dropout: float = 0.1, onset_flux: bool = False, beats: bool = False,
+                 recurrent: bool = False):
         super().__init__()
         self.hparams = dict(channels=channels, kernel=kernel, layers=layers, n_mels=n_mels, n_fft=n_fft, dropout=dropout,
-                            onset_flux=onset_flux, beats=beats)
+                            onset_flux=onset_flux, beats=beats, recurrent=recurrent)
         self.frontend = CausalLogMel(n_fft=n_fft, n_mels=n_mels)
         self.onset_flux = onset_flux
         self.input = nn.Conv1d(n_mels * (2 if onset_flux else 1), channels, 1)
         self.blocks = nn.ModuleList(Block(channels, kernel, 2**i, dropout) for i in range(layers))
+        self.tail = RecurrentTail(channels) if recurrent else None
         self.head = phase_head(channels)
         self.beat_head = phase_head(channels) if beats else None
         self.channels = channels
         self.state_sizes = [self.frontend.history + (n_mels if onset_flux else 0)] + [channels * b.conv.context for b in self.blocks]
+        if recurrent:
+            self.state_sizes.append(channels)
 
     @property
     def receptive_field_frames(self) -> int:
@@ -125,6 +148,9 @@ class PhaseTCNMel(nn.Module):
         for block, part in zip(self.blocks, parts[1:]):
             x, block_state = block(x, part.reshape(batch, self.channels, block.conv.context))
             new_states.append(block_state.reshape(batch, -1))
+        if self.tail is not None:
+            x, hidden = self.tail(x, parts[-1])
+            new_states.append(hidden)
         outputs = [ahead(self.head(x), anticipation)]
         if self.beat_head is not None:
             outputs.append(ahead(self.beat_head(x), anticipation))
