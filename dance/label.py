@@ -7,6 +7,11 @@ downbeat and how many beats make a bar come from the project's own model: of
 every meter in LABEL_METERS and every beat offset, the grid whose downbeats
 best match the downbeats the model predicts over the whole file.
 
+A song whose meter or tempo changes is cut into sections at change marks:
+each section has its own meter and offset, counted over its own beats, and
+may have its own tapped tempo, at which the beat tracker runs on that
+section's stretch of the onset envelope alone.
+
 An accepted recording becomes OUT/NAME.ogg (16 kHz mono, loudness-normalised
 and limited like `dance data render`'s songs), OUT/NAME.bars.csv (render's
 format) and OUT/NAME.label.json (the settings it was made with), so
@@ -42,6 +47,14 @@ FINGERPRINT_BYTES = 1 << 20  # a recording's name hashes its size and first MiB:
 # when meters fit the model's downbeats equally well, the first of these wins
 METER_PREFERENCE = (4, 3, 2, 6, 5, 7, 8, 9)
 CACHED_ANALYSES = 3  # decoded recordings kept in memory (the current one, the next, the one before)
+# A change mark sits on a beat; its section owns the time from this long
+# before the mark, so the mark's own beat is in it even where the tracker put
+# it a little early, and a tapped section's tracker sees that beat's attack
+# (it misses the first attacks of a stretch that starts right on them).
+SECTION_LEAD_SECONDS = 0.05
+MIN_SECTION_SECONDS = 1.0  # shorter stretches are too short for the beat tracker (it fails on a few frames)
+MAX_CHANGES = 32  # change marks in one recording; the page's request stays small
+HOP_SECONDS = config.LABEL_ONSET_HOP / config.SAMPLE_RATE  # one onset-envelope frame
 
 
 class LabelError(DanceError):
@@ -86,22 +99,67 @@ class Proposal:
 
 
 @dataclass(frozen=True)
+class Section:
+    """A stretch of a recording with one grid: every `meter`-th of its beats
+    from beat `offset`; `bpm` is a tapped tempo the beat tracker was held to on
+    this stretch alone (None: the whole recording's beats). It starts at the
+    change mark `start` (seconds, 0 for the first) and runs to the next."""
+    start: float
+    meter: int
+    offset: int
+    bpm: float | None
+
+    def as_json(self) -> dict:
+        return {"start": round(self.start, 4), "meter": self.meter, "offset": self.offset, "tapped_bpm": self.bpm}
+
+
+@dataclass(frozen=True)
 class Settings:
-    """What a person settled on: the grid is every `meter`-th beat from beat
-    `offset`, moved by `nudge` seconds; `bpm` is a tapped tempo the beat
-    tracker was held to (None: its own estimate)."""
+    """What a person settled on: the first section's meter, offset and tapped
+    tempo, one more section per change mark in `changes`, and `nudge` seconds
+    that move the whole grid."""
     meter: int
     offset: int
     nudge: float
     bpm: float | None
+    changes: tuple[Section, ...] = ()
 
     @classmethod
     def from_json(cls, data: dict) -> "Settings":
-        meter = whole_number(data, "meter", config.LABEL_METERS[0], config.LABEL_METERS[-1])
-        offset = whole_number(data, "offset", 0, meter - 1)
+        first = section_from_json(data, 0.0)
         nudge_ms = number(data, "nudge_ms", -1000 * config.LABEL_MAX_NUDGE_SECONDS, 1000 * config.LABEL_MAX_NUDGE_SECONDS)
-        bpm = None if data.get("bpm") is None else number(data, "bpm", *config.LABEL_TEMPO_RANGE)
-        return cls(meter, offset, nudge_ms / 1000, bpm)
+        return cls(first.meter, first.offset, nudge_ms / 1000, first.bpm, changes_from_json(data.get("changes", [])))
+
+    def sections(self) -> list[Section]:
+        return [Section(0.0, self.meter, self.offset, self.bpm), *self.changes]
+
+
+def section_from_json(data: dict, start: float) -> Section:
+    meter = whole_number(data, "meter", config.LABEL_METERS[0], config.LABEL_METERS[-1])
+    offset = whole_number(data, "offset", 0, meter - 1)
+    bpm = None if data.get("bpm") is None else number(data, "bpm", *config.LABEL_TEMPO_RANGE)
+    return Section(start, meter, offset, bpm)
+
+
+def changes_from_json(changes: object) -> tuple[Section, ...]:
+    """Change marks [{"start", "meter", "offset", "bpm"}], in order, each at
+    least MIN_SECTION_SECONDS after the one before (and after 0)."""
+    if not isinstance(changes, list) or len(changes) > MAX_CHANGES:
+        raise LabelError(f"changes must be a list of at most {MAX_CHANGES} change marks")
+    sections, previous = [], 0.0
+    for i, change in enumerate(changes, 1):
+        if not isinstance(change, dict) or set(change) != {"start", "meter", "offset", "bpm"}:
+            raise LabelError(f"change {i} must be an object with start, meter, offset and bpm")
+        start = change["start"]
+        if not isinstance(start, (int, float)) or isinstance(start, bool) or not start >= previous + MIN_SECTION_SECONDS:
+            raise LabelError(f"change {i} starts at {json.dumps(start)} s; change marks must be in order, "
+                             f"each at least {MIN_SECTION_SECONDS:g} s after the one before (and after 0 s)")
+        try:
+            sections.append(section_from_json(change, float(start)))
+        except LabelError as e:
+            raise LabelError(f"change {i}: {e}") from None
+        previous = start
+    return tuple(sections)
 
 
 def whole_number(data: dict, key: str, low: int, high: int) -> int:
@@ -192,27 +250,56 @@ def between(beats: np.ndarray) -> np.ndarray:
     return np.sort(np.concatenate([beats, (beats[:-1] + beats[1:]) / 2]))
 
 
-def propose(analysis: Analysis, bpm: float | None = None) -> Proposal:
-    beats, tempo = track_beats(analysis.envelope, bpm)
-    if len(beats) < 2 * config.LABEL_METERS[-1]:
-        raise NoGrid(f"the beat tracker found only {len(beats)} beats; too few for a bar grid in every meter")
+def propose(analysis: Analysis, bpm: float | None = None, frames: tuple[int, int] | None = None) -> Proposal:
+    """The grid proposed for the whole recording, or with `frames` for one
+    section's stretch of the onset envelope (see `section_frames`) alone."""
+    first, last = frames or (0, None)
+    beats, tempo = track_beats(analysis.envelope[first:last], bpm)
+    beats = beats + first * HOP_SECONDS
+    # a section may be a few bars long; a whole recording needs a bar in every meter
+    needed = 1 if frames else 2 * config.LABEL_METERS[-1]
+    if len(beats) < needed:
+        raise NoGrid(f"the beat tracker found only {len(beats)} beats there; too few for a bar grid")
+    model_downbeats = analysis.model_downbeats[analysis.model_downbeats >= first * HOP_SECONDS]
+    if last is not None:
+        model_downbeats = model_downbeats[model_downbeats < last * HOP_SECONDS]
     # Trackers often follow half the tempo on the off-beats (a loud backbeat,
     # snare on 2 and 4), where no beat is a downbeat; the model's downbeats
     # then fall between the beats, and twice the tempo fits them. A tapped
     # tempo is the person's word and stays.
     levels = [(beats, tempo)] + ([] if bpm else [(between(beats), 2 * tempo)])
-    scored = [(fit_meters(level, analysis.model_downbeats), level, level_tempo) for level, level_tempo in levels]
+    scored = [(fit_meters(level, model_downbeats), level, level_tempo) for level, level_tempo in levels]
     (_, meter, offsets), beats, tempo = max(scored, key=lambda item: item[0][0])  # the tracker's own tempo wins ties
     return Proposal(beats, tempo, offsets, meter, offsets[meter])
 
 
-def bar_grid(beats: np.ndarray, settings: Settings) -> list[Bar]:
-    """Every `meter`-th beat from `offset`, moved by the nudge. The denominator
-    is 4: a beat tracker knows beats, not note values."""
-    starts = beats[settings.offset:: settings.meter] + settings.nudge
-    if len(starts) < 2:
+def section_frames(start: float, end: float | None, length: int) -> tuple[int, int] | None:
+    """The onset-envelope frames [first, last) a section from change mark
+    `start` to `end` (None: the end of the recording) owns; None for the whole
+    recording (no change marks). `length`: the envelope's frames."""
+    if start == 0 and end is None:
+        return None
+    first = max(0, round((start - SECTION_LEAD_SECONDS) / HOP_SECONDS))
+    return first, length if end is None else round((end - SECTION_LEAD_SECONDS) / HOP_SECONDS)
+
+
+def owned(beats: np.ndarray, start: float, end: float | None) -> np.ndarray:
+    """The beats in a section from change mark `start` to `end` (None: the end of the recording)."""
+    low = start - SECTION_LEAD_SECONDS if start else -np.inf
+    high = np.inf if end is None else end - SECTION_LEAD_SECONDS
+    return beats[(beats >= low) & (beats < high)]
+
+
+def bar_grid(sections: list[tuple[Section, np.ndarray]], nudge: float) -> list[Bar]:
+    """Every `meter`-th of each section's beats from its `offset`, moved by the
+    nudge. The denominator is 4: a beat tracker knows beats, not note values."""
+    bars = [Bar(float(t + nudge), section.meter, 4) for section, beats in sections for t in beats[section.offset:: section.meter]]
+    if len(bars) < 2:
         raise LabelError("that grid has fewer than two bars")
-    return [Bar(float(t), settings.meter, 4) for t in starts]
+    starts = np.array([bar.start for bar in bars])
+    if np.any(np.diff(starts) <= 0):
+        raise LabelError(f"bars out of order at {starts[1:][np.diff(starts) <= 0][0]:.2f} s; move the change mark there")
+    return bars
 
 
 # ---------------------------------------------------------------- a labelling run
@@ -230,7 +317,7 @@ class Labeller:
         self.cache_lock = threading.Lock()  # held for dictionary look-ups only
         self.compute_lock = threading.Lock()  # one analysis at a time: the CPU is the limit, and none is done twice
         self.analyses: OrderedDict[str, Analysis] = OrderedDict()
-        self.proposals: dict[tuple[str, float | None], Proposal] = {}
+        self.proposals: dict[tuple[str, float | None, tuple[int, int] | None], Proposal] = {}
         self.ledger()  # a broken ledger stops the run now, not at the first decision
 
     def ledger(self) -> dict[str, dict]:
@@ -279,12 +366,16 @@ class Labeller:
                 self.analyses.move_to_end(name)
             return self.analyses.get(name)
 
-    def proposal(self, name: str, bpm: float | None = None) -> Proposal:
-        key = (name, bpm)
+    def proposal(self, name: str, bpm: float | None = None, start: float = 0.0, end: float | None = None) -> Proposal:
+        """The proposal for the whole recording, or with a tapped `bpm` for the
+        section from change mark `start` to `end` (None: to the end)."""
+        analysis = self.analysis(name)
+        check_marks(analysis, [mark for mark in (start, end) if mark])
+        key = (name, bpm, section_frames(start, end, len(analysis.envelope)))
         with self.cache_lock:
             if key in self.proposals:
                 return self.proposals[key]
-        proposal = propose(self.analysis(name), bpm)
+        proposal = propose(analysis, bpm, key[2])
         with self.cache_lock:
             self.proposals[key] = proposal
         return proposal
@@ -320,19 +411,42 @@ class Labeller:
             audio.write_text(self.out / LEDGER, json.dumps(entries, indent=1) + "\n")
         return written + [self.out / LEDGER]
 
+    def section_proposal(self, name: str, section: Section, end: float | None) -> Proposal:
+        """A tapped section's own proposal (the tracker held to its tempo on its stretch alone), else the whole recording's."""
+        return self.proposal(name, section.bpm, section.start, end) if section.bpm else self.proposal(name)
+
+    def bars(self, name: str, settings: Settings) -> list[Bar]:
+        """The bar grid of the settings: each section's bars from the beats in its stretch."""
+        check_marks(self.analysis(name), [section.start for section in settings.changes])
+        sections = settings.sections()
+        ends = [section.start for section in sections[1:]] + [None]
+        return bar_grid([(section, owned(self.section_proposal(name, section, end).beats, section.start, end))
+                         for section, end in zip(sections, ends)], settings.nudge)
+
     def write_labelled(self, recording: Recording, settings: Settings) -> list[Path]:
-        proposal = self.proposal(recording.name, settings.bpm)
-        bars = bar_grid(proposal.beats, settings)
+        bars = self.bars(recording.name, settings)
+        first_end = settings.changes[0].start if settings.changes else None
+        proposal = self.section_proposal(recording.name, settings.sections()[0], first_end)
         analysis = self.analysis(recording.name)
         files = [self.out / f"{recording.name}{suffix}" for suffix in (".ogg", ".bars.csv", ".label.json")]
         record = {"file": str(recording.path), "beats": beats_source(), "tracker_tempo_bpm": round(proposal.tempo, 2),
                   "tapped_bpm": settings.bpm, "meter": settings.meter, "offset": settings.offset,
+                  "changes": [section.as_json() for section in settings.changes],
                   "nudge_ms": round(1000 * settings.nudge, 3), "proposed": {"meter": proposal.meter, "offset": proposal.proposed_offset},
                   "downbeat_model": self.model_name, "bars": len(bars), "time": now()}
         audio.write_ogg(files[0], analysis.samples)
         audio.write_text(files[1], bars_csv(bars))
         audio.write_text(files[2], json.dumps(record, indent=1) + "\n")
         return files
+
+
+def check_marks(analysis: Analysis, marks: list[float]) -> None:
+    """Change marks must leave a section of MIN_SECTION_SECONDS before the end of the recording."""
+    duration = len(analysis.samples) / config.SAMPLE_RATE
+    for mark in marks:
+        if not 0 <= mark <= duration - MIN_SECTION_SECONDS:
+            raise LabelError(f"a change mark at {mark:g} s is outside the recording: it must be from 0 to "
+                             f"{duration - MIN_SECTION_SECONDS:.2f} s ({MIN_SECTION_SECONDS:g} s before its end of {duration:.2f} s)")
 
 
 def beats_source() -> str:

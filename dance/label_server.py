@@ -4,9 +4,11 @@ files, socket timeouts, quiet on dropped clients).
 
     GET  /api/recordings                 {"todo": [{"name", "file"}], "decided": {...}, "out"}
     GET  /api/proposal?name=N[&bpm=B]    the proposed grid (beats, tempo, meter, offset, best offset per meter)
+         [&from=S][&to=E]                of the section between change marks S and E (seconds) alone
     GET  /api/audio?name=N               the recording as heard and written: 16 kHz mono 16-bit WAV
     POST /api/decision                   {"name", "decision": accept|reject|skip, and for accept
-                                          "meter", "offset", "nudge_ms", "bpm" (a tapped tempo or null)}
+                                          "meter", "offset", "nudge_ms", "bpm" (a tapped tempo or null),
+                                          "changes": [{"start", "meter", "offset", "bpm"}, ...] (change marks)}
 
 Every input is checked: a bad request is a 400 with a one-line message (409
 when the recording was already decided, 422 when its audio is unusable),
@@ -29,7 +31,7 @@ from dance import config
 from dance.data.audio import AudioError
 from dance.data.pipeline import prepare_output
 from dance.data.processes import FolderBusy, FolderLock
-from dance.label import Labeller, LabelError, Settings, find_recordings, number
+from dance.label import MIN_SECTION_SECONDS, Labeller, LabelError, Settings, find_recordings, number
 from dance.serve import WEB, Handler, ServeError, listen
 
 PAGE_FILES = {"/": WEB / "label" / "index.html", "/label.js": WEB / "label" / "label.js"}
@@ -59,14 +61,21 @@ def query(text: str, allowed: set[str]) -> dict[str, str]:
     return {k: v[0] for k, v in pairs.items()}
 
 
-def tempo_parameter(text: str | None) -> float | None:
-    if text is None:
+def number_parameter(params: dict[str, str], key: str) -> float | None:
+    if key not in params:
         return None
     try:
-        value = float(text)
+        value = float(params[key])
     except ValueError:
-        raise LabelError(f"bpm must be a number, got {text!r}") from None
-    return number({"bpm": value}, "bpm", *config.LABEL_TEMPO_RANGE)
+        raise LabelError(f"{key} must be a number, got {params[key]!r}") from None
+    if not np.isfinite(value):
+        raise LabelError(f"{key} must be a finite number, got {params[key]!r}")
+    return value
+
+
+def tempo_parameter(params: dict[str, str]) -> float | None:
+    value = number_parameter(params, "bpm")
+    return None if value is None else number({"bpm": value}, "bpm", *config.LABEL_TEMPO_RANGE)
 
 
 def wav_bytes(samples: np.ndarray) -> bytes:
@@ -137,9 +146,12 @@ class LabelHandler(Handler):
         return 200, *as_json({"todo": todo, "decided": labeller.counts(), "out": str(labeller.out)})
 
     def proposal(self, text: str):
-        params = query(text, {"name", "bpm"})
+        params = query(text, {"name", "bpm", "from", "to"})
         name = self.labeller.recording(params.get("name")).name
-        proposal = self.labeller.proposal(name, tempo_parameter(params.get("bpm")))
+        start, end = number_parameter(params, "from") or 0.0, number_parameter(params, "to")
+        if end is not None and not end >= start + MIN_SECTION_SECONDS:
+            raise LabelError(f"to must be at least {MIN_SECTION_SECONDS:g} s after from, got from={start:g}, to={end:g}")
+        proposal = self.labeller.proposal(name, tempo_parameter(params), start, end)
         analysis = self.labeller.analysis(name)
         self.labeller.prefetch_after(name)
         return 200, *as_json({"name": name, **proposal.as_json(), "duration": len(analysis.samples) / config.SAMPLE_RATE,
@@ -150,7 +162,7 @@ class LabelHandler(Handler):
         return 200, "audio/wav", wav_bytes(self.labeller.analysis(name).samples)
 
     def decision(self, data: dict):
-        unknown = set(data) - {"name", "decision", "meter", "offset", "nudge_ms", "bpm"}
+        unknown = set(data) - {"name", "decision", "meter", "offset", "nudge_ms", "bpm", "changes"}
         if unknown:
             raise LabelError(f"unknown field {sorted(unknown)[0]!r}")
         name = self.labeller.recording(data.get("name")).name  # the name first: its error says the most

@@ -2,7 +2,8 @@
 song with known bars (correct the proposal, accept, reject, skip, reopen),
 its JSON API against bad requests, the labelled recording through
 `dance data chop` and `dance eval` like a rendered song, and fine-tuning on
-its chunks mixed with a corpus (`train --mix-chunks`)."""
+its chunks mixed with a corpus (`train --mix-chunks`), and a song whose
+meter and tempo change, marked and labelled on the page section by section."""
 
 from __future__ import annotations
 
@@ -27,17 +28,22 @@ from dance.data.audio import read_audio
 from dance.data.dataset import ChunkDataset
 from dance.data.formats import find_chunks, read_bars_csv
 from dance.evaluate import evaluate
-from dance.label import Labeller, Settings, find_recordings
+from dance.label import Labeller, Section, Settings, bar_grid, find_recordings
 from dance.label_server import labelling_server
 from dance.model import selector
 from dance.train import Options, evaluate_loss, mixed_sampler, train
 from tests.browser import CHROMIUM, FLAGS
 from tests.helpers import circular
+from tests.midi_helpers import TPB, write_midi
 from tests.test_browser import steady_four_four_seed
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "results" / "browser"
 TOLERANCE = 0.010  # seconds: the written bar starts against the truth
 TINY = dict(channels=16, layers=5, n_mels=32)  # a small model, for the resume test
+KICK, SNARE, CLOSED_HAT, CRASH = 36, 38, 42, 49  # General MIDI drums
+# the changing song: 8 bars of 4/4 at 120 BPM, then 14 bars of 3/4 at 150 BPM
+CHANGING = ((4, 8, 500_000), (3, 14, 400_000))  # (beats per bar, bars, microseconds per beat)
+CHANGE_SECONDS = 16.0
 
 
 @pytest.fixture(scope="module")
@@ -306,3 +312,167 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert main(["label", str(tmp_path / "notes.txt"), "--out", str(tmp_path / "out")]) == 2
     errors = capsys.readouterr().err.strip().splitlines()
     assert len(errors) == 3 and all(line.startswith("dance: error: ") for line in errors), errors
+
+
+# ---------------------------------------------------------------- meter and tempo changes
+
+@pytest.fixture(scope="module")
+def changing_song(tmp_path_factory):
+    """A drum groove rendered by FluidSynth whose meter and tempo change at
+    16 s (CHANGING: 4/4 at 120 BPM, then 3/4 at 150 BPM; kick on each bar's
+    first beat, a crash on each section's first bar), as the only recording
+    in a folder, and its true bars (start, numerator)."""
+    root = tmp_path_factory.mktemp("changing")
+    (root / "midi").mkdir()
+    notes, meters, tempos, tick = [], [], [], 0
+    for meter, bars, tempo in CHANGING:
+        meters.append((tick, meter, 4))
+        tempos.append((tick, tempo))
+        notes.append((tick, tick + TPB, CRASH))
+        for beat in range(meter * bars):
+            at = tick + beat * TPB
+            notes += [(at, at + TPB // 4, KICK if beat % meter == 0 else SNARE), (at + TPB // 2, at + 3 * TPB // 4, CLOSED_HAT)]
+        tick += meter * bars * TPB
+    notes.append((tick, tick + TPB, KICK))  # the song ends on a bar line
+    write_midi(root / "midi" / "change.mid", meters, tempos, notes, end_tick=tick + 2 * TPB, channel=9)
+    pipeline.render(root / "midi", root / "rendered", ["FluidR3_GM.sf2"], workers=1, seed=0, jitter=0.0)
+    (ogg,) = (root / "rendered").glob("*.ogg")
+    recordings = root / "recordings"
+    recordings.mkdir()
+    shutil.copy(ogg, recordings / "changing.ogg")
+    truth = np.loadtxt(ogg.with_suffix(".bars.csv"), delimiter=",", skiprows=1)[:, :2]
+    assert truth[np.searchsorted(truth[:, 0], CHANGE_SECONDS), 1] == 3 and truth[0, 1] == 4
+    return recordings, truth
+
+
+def check_against_the_truth(bars: np.ndarray, truth: np.ndarray) -> None:
+    """Every written bar on a true bar start (within TOLERANCE: the tracker's
+    10 ms frames, smoothed; the tempo is held on each section alone, so the
+    change costs no accuracy) with its true meter, and all but three true
+    bars written (the tracker starts a few beats in and drops the final hit)."""
+    nearest = np.abs(truth[:, :1].T - bars[:, :1]).argmin(axis=1)
+    errors = np.abs(truth[nearest, 0] - bars[:, 0])
+    assert errors.max() < TOLERANCE, f"bar starts off by up to {1000 * errors.max():.1f} ms"
+    assert np.array_equal(bars[:, 1], truth[nearest, 1]), np.c_[bars[:, :2], truth[nearest]]
+    assert len(set(nearest)) == len(bars) >= len(truth) - 3
+
+
+def test_the_grid_of_sections_counts_each_sections_own_beats():
+    beats = np.arange(0.0, 20.0, 0.5)
+    sections = [(Section(0.0, 4, 1, None), beats[beats < 8]), (Section(8.0, 3, 0, 150.0), np.arange(8.0, 12.0, 0.4))]
+    bars = bar_grid(sections, nudge=0.01)
+    assert [(round(b.start, 3), b.numerator, b.denominator) for b in bars] == \
+        [(0.51, 4, 4), (2.51, 4, 4), (4.51, 4, 4), (6.51, 4, 4), (8.01, 3, 4), (9.21, 3, 4), (10.41, 3, 4), (11.61, 3, 4)]
+
+
+def test_without_change_marks_the_bars_are_those_of_one_grid(labelled, song, model, tmp_path):
+    """A song with no change marks keeps the grid it had before marks existed: every meter-th beat from the offset."""
+    _, _, settings = labelled
+    recordings, _ = song
+    (recording,) = [r for r in find_recordings([recordings], tmp_path) if r.path.name.startswith("a whole song")]
+    labeller = Labeller([recording], tmp_path, model, "shipped")
+    for bpm in (None, 170.0):
+        beats = labeller.proposal(recording.name, bpm).beats
+        bars = labeller.bars(recording.name, Settings(4, settings.offset, 0.02, bpm))
+        assert [b.start for b in bars] == [float(t) for t in beats[settings.offset::4] + 0.02]
+
+
+def test_sections_with_their_own_meter_and_tapped_tempo_find_the_true_bars(changing_song, model, tmp_path):
+    recordings, truth = changing_song
+    (recording,) = find_recordings([recordings], tmp_path)
+    labeller = Labeller([recording], tmp_path, model, "shipped")
+    beats = labeller.proposal(recording.name).beats
+    mark = float(beats[np.abs(beats - CHANGE_SECONDS).argmin()])  # where the page puts the mark: on the nearest beat
+    first = labeller.proposal(recording.name, 120.0, 0.0, mark).beats
+    offset = offset_on_the_truth(first, 4, truth[truth[:, 0] < CHANGE_SECONDS, 0])
+    settings = Settings(4, offset, 0.0, 120.0, (Section(mark, 3, 0, 150.0),))
+    bars = labeller.bars(recording.name, settings)
+    check_against_the_truth(np.array([(b.start, b.numerator) for b in bars]), truth)
+    # the beat tracker alone follows one tempo through both parts: without the taps the first part is wrong
+    untapped = labeller.bars(recording.name, Settings(4, offset, 0.0, None, (Section(mark, 3, 0, None),)))
+    assert np.abs(truth[:, :1].T - np.array([[b.start] for b in untapped])).min(axis=1).max() > TOLERANCE
+
+
+def tap(page, bpm: float, times: int = 8) -> None:
+    """`t` pressed `times` times at `bpm`, timed by the page's own clock (the
+    test's round trips to the browser would add their own jitter), then until
+    the beats are found again at the tapped tempo."""
+    page.evaluate("""([interval, times]) => { for (let i = 0; i < times; i++)
+        setTimeout(() => document.dispatchEvent(new KeyboardEvent("keydown", { key: "t" })), i * interval); }""",
+                  [60_000 / bpm, times])
+    page.wait_for_function(f"label.settled && Math.abs(label.here.bpm - {bpm}) < 3",
+                           timeout=60_000)
+
+
+def seek(page, seconds: float) -> None:
+    """A click on the overview at that time."""
+    box = page.locator("#overview").bounding_box()
+    duration = page.evaluate("label.current.buffer.duration")
+    page.mouse.click(box["x"] + box["width"] * seconds / duration, box["y"] + box["height"] / 2)
+
+
+def test_mark_a_meter_and_tempo_change_on_the_page(changing_song, model, tmp_path):
+    recordings, truth = changing_song
+    out = tmp_path / "labelled"
+    with running([recordings], out, model) as (url, _), browser_page(url) as page:
+        wait_for_recording(page, "changing")
+        seek(page, 5.0)
+        tap(page, 120)  # one section yet: the whole song at 120 BPM
+        page.keyboard.press("4")
+        seek(page, CHANGE_SECONDS + 0.1)
+        page.keyboard.press("m")
+        page.wait_for_function("label.sections.length === 2 && label.settled")
+        mark = page.evaluate("label.sections[1].start")
+        assert abs(mark - CHANGE_SECONDS) < 0.05, mark  # on the beat nearest the play position
+        page.keyboard.press("3")
+        assert page.evaluate("[label.meter, label.offset, label.sections[0].meter]") == [3, 0, 4]
+        tap(page, 150)
+        assert abs(page.evaluate("label.sections[0].bpm") - 120) < 3  # the first section keeps its tempo
+        seek(page, 5.0)
+        first = np.array(page.evaluate("label.sections[0].beats"))
+        wanted = offset_on_the_truth(first, 4, truth[truth[:, 0] < CHANGE_SECONDS, 0])
+        for _ in range((wanted - page.evaluate("label.offset")) % 4):
+            page.keyboard.press("l")
+        assert page.evaluate("[label.meter, label.offset]") == [4, wanted]
+        # a second mark, removed again: the nearest one goes
+        seek(page, 25.0)
+        page.keyboard.press("m")
+        page.wait_for_function("label.sections.length === 3")
+        page.keyboard.press("M")
+        page.wait_for_function("label.sections.length === 2 && label.settled")
+        assert page.evaluate("label.sections[1].start") == mark
+        seek(page, CHANGE_SECONDS - 2)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "label-change.png"))
+        page.keyboard.press("a")
+        page.wait_for_function("label.done")
+    (bars,) = written_bars(out).values()
+    check_against_the_truth(bars, truth)
+    assert set(bars[:, 2]) == {4}
+    (record,) = [json.loads(p.read_text()) for p in out.glob("*.label.json")]
+    (change,) = record["changes"]
+    assert (record["meter"], record["offset"], change["meter"], change["offset"]) == (4, wanted, 3, 0)
+    assert abs(change["start"] - mark) < 1e-3 and abs(change["tapped_bpm"] - 150) < 3 and abs(record["tapped_bpm"] - 120) < 3
+
+
+@pytest.mark.parametrize("changes, message", [
+    ([{"start": 20.0, "meter": 3, "offset": 0, "bpm": None}, {"start": 10.0, "meter": 4, "offset": 0, "bpm": None}], "in order"),
+    ([{"start": 0.5, "meter": 3, "offset": 0, "bpm": None}], "in order"),
+    ([{"start": 8.0, "meter": 10, "offset": 0, "bpm": None}], "change 1: meter must be"),
+    ([{"start": 8.0, "meter": 3, "offset": 3, "bpm": None}], "change 1: offset must be"),
+    ([{"start": 8.0, "meter": 3, "offset": 0, "bpm": 1000}], "change 1: bpm must be"),
+    ([{"start": 8.0, "meter": 3, "offset": 0}], "must be an object with"),
+    ({"start": 8.0}, "must be a list"),
+    ([{"start": 14.5, "meter": 3, "offset": 0, "bpm": None}], "outside the recording"),
+])
+def test_bad_change_marks_are_400s_with_a_message(song, model, tmp_path, changes, message):
+    recordings, _ = song
+    with running([recordings / "b excerpt.flac"], tmp_path / "out", model) as (url, labeller):  # 15 s long
+        name = labeller.todo()[0].name
+        body = {"name": name, "decision": "accept", "meter": 4, "offset": 0, "nudge_ms": 0, "bpm": None, "changes": changes}
+        status, answer = post(url, json.dumps(body).encode())
+        assert status == 400 and message in answer["error"] and "\n" not in answer["error"], answer
+        assert get(url, f"/api/proposal?name={name}&bpm=120&from=8&to=8.5")[0] == 400
+        assert get(url, f"/api/proposal?name={name}&bpm=120&from=20")[0] == 400
+        assert get(url, f"/api/proposal?name={name}&bpm=120&from=8&to=nan")[0] == 400
+    assert not (tmp_path / "out" / "labels.json").exists()

@@ -2,8 +2,11 @@
 // bar grid over the waveform, playback with a click on every beat (accented
 // on the downbeat), keyboard-first corrections, and the decision sent to the
 // server (dance/label_server.py), which writes the files.
-// The grid is every `meter`-th beat of the server's beats from beat `offset`,
-// moved by `nudgeMs`; the server rebuilds it from the same settings on accept.
+// Change marks cut the recording into sections; each section's grid is every
+// `meter`-th of its beats from beat `offset` (its beats: the server's, or for
+// a tapped tempo the tracker's held to it on that section alone), and
+// `nudgeMs` moves the whole grid; the server rebuilds it from the same
+// settings on accept.
 const SAMPLE_RATE = 16000;
 const METERS = [2, 3, 4, 5, 6, 7, 8, 9]; // dance/config.py LABEL_METERS
 const NUDGE_STEP_MS = 10;
@@ -15,12 +18,22 @@ const CLICK_LOOKAHEAD = 0.15; // seconds of clicks scheduled ahead of the play p
 const TAP_RESET_SECONDS = 2; // a longer gap starts a new tap sequence
 const TAPS_NEEDED = 4;
 const TAP_SETTLE_MS = 1000; // the beats are found again this long after the last tap
+const SECTION_LEAD = 0.05; // dance/label.py SECTION_LEAD_SECONDS: a section owns its beats from this long before its mark
+const MIN_SECTION_SECONDS = 1; // dance/label.py: change marks this far from each other, the start and the end
 const $ = (id) => document.getElementById(id);
 
+// sections: [{start (the change mark, seconds; 0 for the first), meter, offset,
+// bpm (tapped, or null), beats, tempo, best_offsets (the tracker's at the
+// tapped tempo, or null: the whole recording's), trackedFor (the stretch those
+// beats were tracked on)}]
 const label = {
   todo: [], counts: {}, out: "", current: null, ready: false, busy: false, done: false,
-  meter: 4, offset: 0, nudgeMs: 0, bpm: null, taps: [], tapTimer: null,
+  sections: [], nudgeMs: 0, taps: [], tapTimer: null,
   context: null, source: null, playing: false, startedAt: 0, position: 0, clicksUntil: 0, clicks: 0,
+  get here() { return here(); }, // the section under the play position
+  get meter() { return here()?.meter; },
+  get offset() { return here()?.offset; },
+  get settled() { return stale().length === 0; }, // every tapped section's beats tracked on its stretch as it is now
 };
 window.label = label;
 
@@ -36,14 +49,40 @@ async function api(path, options) {
 
 // ------------------------------------------------------------ the grid
 
-function gridBeats() {
-  const shift = label.nudgeMs / 1000;
-  return label.current.proposal.beats.map((t) => t + shift);
+const shift = () => label.nudgeMs / 1000;
+function sectionEnd(i) { return label.sections[i + 1]?.start ?? null; } // null: the end of the recording
+const stretch = (i) => `${label.sections[i].start}-${sectionEnd(i)}`;
+
+// a section's beats: from SECTION_LEAD before its mark to that before the next (dance/label.py owned)
+function sectionBeats(i) {
+  const section = label.sections[i], end = sectionEnd(i);
+  const low = section.start ? section.start - SECTION_LEAD : -Infinity, high = end === null ? Infinity : end - SECTION_LEAD;
+  return (section.beats || label.current.proposal.beats).filter((t) => t >= low && t < high);
 }
 
-function isDownbeat(index) { return mod(index - label.offset, label.meter) === 0; }
+// the section a time on the (nudged) grid falls in
+function sectionAt(t) {
+  let i = 0;
+  while (i + 1 < label.sections.length && t >= label.sections[i + 1].start - SECTION_LEAD + shift()) i += 1;
+  return i;
+}
 
-function barStarts() { return gridBeats().filter((_, i) => isDownbeat(i)); }
+function here() { return label.sections[sectionAt(currentPosition())]; }
+
+// every beat as heard and drawn: {t (nudged), beat (the server's time), downbeat, bar (its bar's number)}
+function grid() {
+  const beats = [];
+  let bar = 0;
+  label.sections.forEach((section, i) => sectionBeats(i).forEach((t, j) => {
+    const downbeat = j >= section.offset && (j - section.offset) % section.meter === 0;
+    if (downbeat) bar += 1;
+    beats.push({ t: t + shift(), beat: t, downbeat, bar });
+  }));
+  return beats;
+}
+
+// tapped sections whose beats were tracked on another stretch than theirs now (a mark was added or removed)
+const stale = () => label.sections.filter((section, i) => section.bpm && section.trackedFor !== stretch(i));
 
 // ------------------------------------------------------------ recordings
 
@@ -69,7 +108,7 @@ async function openNext() {
   }
   const item = label.todo[0];
   label.current = { ...item, proposal: null, buffer: null, peaks: null, error: null };
-  Object.assign(label, { nudgeMs: 0, bpm: null, taps: [], position: 0 });
+  Object.assign(label, { sections: [], nudgeMs: 0, taps: [], position: 0 });
   $("file").textContent = item.file;
   showProgress();
   say("finding the beats and asking the model where the bars start…");
@@ -81,7 +120,7 @@ async function openNext() {
     label.current.proposal = proposal;
     label.current.buffer = await label.context.decodeAudioData(wav);
     label.current.peaks = null;
-    Object.assign(label, { meter: proposal.meter, offset: proposal.offset });
+    label.sections = [{ start: 0, meter: proposal.meter, offset: proposal.offset, bpm: null, beats: null, tempo: proposal.tempo, best_offsets: null }];
     label.ready = true;
     say(`proposed: ${proposal.meter} beats per bar at ${proposal.tempo.toFixed(1)} BPM. Play it (space) and check the high click falls on each bar's first beat.`);
   } catch (error) {
@@ -98,9 +137,14 @@ function showProgress() {
 
 async function decide(decision) {
   if (!label.current || label.busy || (decision === "accept" && !label.ready)) return;
+  if (decision === "accept" && !label.settled) { say("still finding the beats of a tapped section; accept again in a moment."); return; }
   label.busy = true;
   const body = { name: label.current.name, decision };
-  if (decision === "accept") Object.assign(body, { meter: label.meter, offset: label.offset, nudge_ms: label.nudgeMs, bpm: label.bpm });
+  if (decision === "accept") {
+    const [first, ...changes] = label.sections;
+    Object.assign(body, { meter: first.meter, offset: first.offset, nudge_ms: label.nudgeMs, bpm: first.bpm,
+                          changes: changes.map((s) => ({ start: s.start, meter: s.meter, offset: s.offset, bpm: s.bpm })) });
+  }
   try {
     await api("api/decision", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
     const word = { accept: "accepted", reject: "rejected", skip: "skipped" }[decision];
@@ -116,13 +160,46 @@ async function decide(decision) {
 
 // ------------------------------------------------------------ corrections
 
-function shiftDownbeat(beats) { label.offset = mod(label.offset + beats, label.meter); update(); }
+function shiftDownbeat(beats) { const section = here(); section.offset = mod(section.offset + beats, section.meter); update(); }
 
+// the first section's downbeat goes where the model hears the bar start in this meter; a later one's on its change mark
 function setMeter(meter) {
-  label.meter = meter;
-  label.offset = label.current.proposal.best_offsets[meter]; // where the model hears the bar start in this meter
+  const section = here();
+  section.meter = meter;
+  section.offset = section.start ? 0 : (section.best_offsets || label.current.proposal.best_offsets)[meter];
   update();
 }
+
+// a new section from the beat nearest the play position, in the meter and tapped tempo of the one it splits
+function addChange() {
+  const position = currentPosition(), duration = label.current.buffer.duration;
+  const nearest = grid().reduce((a, b) => (Math.abs(b.t - position) < Math.abs(a.t - position) ? b : a));
+  const start = nearest.beat;
+  if (start < MIN_SECTION_SECONDS || start > duration - MIN_SECTION_SECONDS
+      || label.sections.some((s) => s.start && Math.abs(s.start - start) < MIN_SECTION_SECONDS)) {
+    say(`no change mark at ${start.toFixed(2)} s: marks must be at least ${MIN_SECTION_SECONDS} s from each other and from the start and end.`);
+    return;
+  }
+  const parent = label.sections[sectionAt(nearest.t)];
+  label.sections.push({ start, meter: parent.meter, offset: 0, bpm: parent.bpm, beats: null, tempo: parent.tempo, best_offsets: null });
+  label.sections.sort((a, b) => a.start - b.start);
+  say(`a change starts at ${start.toFixed(2)} s: set its beats per bar (2-9), downbeat (h/l) or tempo (t) with the play position after it.`);
+  retrackStale();
+  update();
+}
+
+function removeChange() {
+  const marks = label.sections.slice(1);
+  if (!marks.length) { say("no change marks to remove."); return; }
+  const position = currentPosition();
+  const nearest = marks.reduce((a, b) => (Math.abs(b.start + shift() - position) < Math.abs(a.start + shift() - position) ? b : a));
+  label.sections.splice(label.sections.indexOf(nearest), 1);
+  say(`change mark at ${nearest.start.toFixed(2)} s removed.`);
+  retrackStale();
+  update();
+}
+
+function retrackStale() { for (const section of stale()) retrack(section, section.bpm, false); }
 
 function nudge(ms) { label.nudgeMs = Math.max(-MAX_NUDGE_MS, Math.min(MAX_NUDGE_MS, label.nudgeMs + ms)); update(); }
 
@@ -138,19 +215,21 @@ function tap() {
   }
   const bpm = Math.round(600 / intervals[Math.floor(intervals.length / 2)]) / 10;
   say(`tapped ${bpm} BPM; finding the beats at that tempo when you stop tapping…`);
-  label.tapTimer = setTimeout(() => retrack(bpm), TAP_SETTLE_MS);
+  label.tapTimer = setTimeout(() => retrack(here(), bpm, true), TAP_SETTLE_MS);
 }
 
-async function retrack(bpm) {
-  const name = label.current.name;
+// the beats of one section found again, held to `bpm` on its stretch alone;
+// after a tap the first section's downbeat goes where the model hears it
+async function retrack(section, bpm, tapped) {
+  const name = label.current.name, i = label.sections.indexOf(section), end = sectionEnd(i), wanted = stretch(i);
+  const where = (section.start ? `&from=${section.start}` : "") + (end === null ? "" : `&to=${end}`);
   try {
-    const proposal = await api(`api/proposal?name=${encodeURIComponent(name)}&bpm=${bpm}`);
-    if (label.current?.name !== name) return;
-    Object.assign(label.current.proposal, { beats: proposal.beats, tempo: proposal.tempo, best_offsets: proposal.best_offsets });
-    label.bpm = bpm;
-    label.offset = proposal.best_offsets[label.meter];
-    label.taps = [];
-    say(`beats found again at ${bpm} BPM.`);
+    const proposal = await api(`api/proposal?name=${encodeURIComponent(name)}&bpm=${bpm}${where}`);
+    const now = label.sections.indexOf(section);
+    if (label.current?.name !== name || now < 0 || stretch(now) !== wanted) return; // the section changed meanwhile
+    Object.assign(section, { beats: proposal.beats, tempo: proposal.tempo, best_offsets: proposal.best_offsets, bpm, trackedFor: wanted });
+    if (tapped && !section.start) section.offset = proposal.best_offsets[section.meter];
+    if (tapped) { label.taps = []; say(`beats found again at ${bpm} BPM${label.sections.length > 1 ? " in this section" : ""}.`); }
     update();
   } catch (error) {
     say(`tempo ${bpm} BPM: ${error.message}`);
@@ -195,10 +274,9 @@ function seek(seconds) {
 // clicks are scheduled a little ahead on the audio clock, so a correction is heard at once
 function scheduleClicks() {
   const until = currentPosition() + CLICK_LOOKAHEAD;
-  gridBeats().forEach((t, i) => {
-    if (t < label.clicksUntil || t >= until) return;
-    click(label.startedAt + t, isDownbeat(i));
-  });
+  for (const { t, downbeat } of grid()) {
+    if (t >= label.clicksUntil && t < until) click(label.startedAt + t, downbeat);
+  }
   label.clicksUntil = until;
 }
 
@@ -218,6 +296,7 @@ function click(when, accent) {
 function frame() {
   if (!label.playing) return;
   scheduleClicks();
+  showSection();
   draw();
   requestAnimationFrame(frame);
 }
@@ -253,6 +332,8 @@ function drawWave(g, values, height) {
   }
 }
 
+const CHANGE_COLOUR = "#d6f";
+
 function line(g, x, height, colour, width) { g.fillStyle = colour; g.fillRect(Math.round(x - width / 2), 0, width, height); }
 
 function draw() {
@@ -265,21 +346,28 @@ function draw() {
   const W = overview.canvas.width, H = overview.canvas.height;
   if (!label.current.peaks || label.current.peaks.length !== 2 * W) label.current.peaks = peaks(samples, 0, duration, W);
   drawWave(overview, label.current.peaks, H);
-  for (const t of barStarts()) line(overview, (t / duration) * W, H, "rgba(238,102,51,0.45)", 1);
+  const beats = grid(), marks = label.sections.slice(1);
+  for (const { t } of beats.filter((b) => b.downbeat)) line(overview, (t / duration) * W, H, "rgba(238,102,51,0.45)", 1);
+  for (const { start } of marks) line(overview, ((start + shift()) / duration) * W, H, CHANGE_COLOUR, 2);
   line(overview, (position / duration) * W, H, "#fff", 2);
   // the detailed view around the play position
   const w = view.canvas.width, h = view.canvas.height, from = Math.max(0, position - VIEW_LEAD * VIEW_SECONDS);
   const x = (t) => ((t - from) / VIEW_SECONDS) * w;
   drawWave(view, peaks(samples, from, from + VIEW_SECONDS, w), h);
   view.font = `${Math.round(12 * (window.devicePixelRatio || 1))}px system-ui`;
-  let bar = 0;
-  gridBeats().forEach((t, i) => {
-    const downbeat = isDownbeat(i);
-    if (downbeat) bar += 1;
-    if (t < from || t > from + VIEW_SECONDS) return;
+  for (const { t, downbeat, bar } of beats) {
+    if (t < from || t > from + VIEW_SECONDS) continue;
     line(view, x(t), h, downbeat ? "#e63" : "#777", downbeat ? 3 : 1);
     if (downbeat) { view.fillStyle = "#e63"; view.fillText(String(bar), x(t) + 4, h - 6); }
-  });
+  }
+  const scale = window.devicePixelRatio || 1;
+  for (const section of marks) {
+    const t = section.start + shift();
+    if (t < from || t > from + VIEW_SECONDS) continue;
+    line(view, x(t) - 3 * scale, h, CHANGE_COLOUR, 2 * scale);
+    view.fillStyle = CHANGE_COLOUR;
+    view.fillText(`${section.meter} beats/bar${section.bpm ? `, ${section.bpm} BPM` : ""}`, x(t) + 4, 26 * scale);
+  }
   view.fillStyle = "#3cf";
   for (const t of label.current.proposal?.model_downbeats || []) {
     if (t < from || t > from + VIEW_SECONDS) continue;
@@ -288,15 +376,23 @@ function draw() {
   line(view, x(position), h, "#fff", 2);
 }
 
-function update() {
-  const proposal = label.current?.proposal;
-  $("meter").textContent = proposal ? label.meter : "–";
-  const moved = proposal ? mod(label.offset - proposal.best_offsets[label.meter], label.meter) : 0;
-  $("offset").textContent = proposal ? (moved ? `${moved} beat(s) after the model's choice` : "the model's choice") : "–";
-  $("nudge").textContent = `${label.nudgeMs > 0 ? "+" : ""}${label.nudgeMs} ms`;
-  $("tempo").textContent = proposal ? `${proposal.tempo.toFixed(1)} BPM ${label.bpm ? "(tapped)" : "(beat tracker)"}` : "–";
+// the readout of the section under the play position, which moves while playing
+function showSection() {
+  const section = label.ready ? here() : null;
+  $("section").textContent = section ? `${label.sections.indexOf(section) + 1} of ${label.sections.length}, from ${section.start.toFixed(2)} s` : "–";
+  $("meter").textContent = section ? section.meter : "–";
+  const best = section && !section.start ? (section.best_offsets || label.current.proposal.best_offsets)[section.meter] : 0;
+  const moved = section ? mod(section.offset - best, section.meter) : 0;
+  const choice = section?.start ? "the change mark" : "the model's choice";
+  $("offset").textContent = section ? (moved ? `${moved} beat(s) after ${choice}` : choice) : "–";
+  $("tempo").textContent = section ? `${section.tempo.toFixed(1)} BPM ${section.bpm ? "(tapped)" : "(beat tracker)"}` : "–";
   $("position").textContent = `${currentPosition().toFixed(1)} s`;
-  for (const button of document.querySelectorAll("button.meter")) button.classList.toggle("on", Number(button.dataset.key) === label.meter);
+  for (const button of document.querySelectorAll("button.meter")) button.classList.toggle("on", Number(button.dataset.key) === section?.meter);
+}
+
+function update() {
+  showSection();
+  $("nudge").textContent = `${label.nudgeMs > 0 ? "+" : ""}${label.nudgeMs} ms`;
   for (const button of document.querySelectorAll("button[data-key]")) {
     const needsGrid = !["r", "s"].includes(button.dataset.key);
     button.disabled = label.done || label.busy || !label.current || (needsGrid && !label.ready);
@@ -325,6 +421,8 @@ const ACTIONS = {
   "[": () => nudge(-NUDGE_STEP_MS),
   "]": () => nudge(NUDGE_STEP_MS),
   t: tap,
+  m: addChange,
+  M: removeChange,
   a: () => decide("accept"),
   r: () => decide("reject"),
   s: () => decide("skip"),
