@@ -67,6 +67,7 @@ EXCERPT_SECONDS = (45.0, 60.0)
 TPB = 960  # MIDI ticks per quarter note
 SR = config.SAMPLE_RATE
 ANCHOR_BATCH = 6  # excerpts per anchors_runner call; the cache is saved after each
+BUILD_ATTEMPTS = 5  # draws of one excerpt before the build gives up
 
 Bars = list[tuple[float, int, int]]  # (start seconds within the excerpt, numerator, denominator)
 
@@ -806,8 +807,20 @@ def slug(spec: PieceSpec) -> str:
     return stem.replace("_", "").replace("/", "-").lower()[:40]
 
 
-def excerpt_rng(seed: int, slice_name: str, k: int) -> np.random.Generator:
-    return np.random.default_rng([seed, SLICES.index(slice_name), k])
+def excerpt_rng(seed: int, slice_name: str, k: int, attempt: int = 0) -> np.random.Generator:
+    """The draws of one excerpt; a retry (attempt > 0) draws anew, the first attempt keeps every built benchmark as it was."""
+    return np.random.default_rng([seed, SLICES.index(slice_name), k] + ([attempt] if attempt else []))
+
+
+def build_one(builder, slice_name: str, k: int, seed: int, work: Path) -> Excerpt:
+    """An excerpt; where the draws ask too much of a piece (a tempo so fast the
+    piece has no window long enough), draw again, up to BUILD_ATTEMPTS times."""
+    for attempt in range(BUILD_ATTEMPTS):
+        try:
+            return builder(k, excerpt_rng(seed, slice_name, k, attempt), work)
+        except ValueError as e:
+            print(f"{slice_name}-{k:02d}: {e}; drawing again", flush=True)
+    raise SystemExit(f"{slice_name}-{k:02d}: no excerpt in {BUILD_ATTEMPTS} draws with seed {seed}")
 
 
 def write_excerpt(folder: Path, ex: Excerpt) -> dict:
@@ -841,7 +854,7 @@ def build(folder: Path, seed: int, force: bool = False) -> dict:
     with tempfile.TemporaryDirectory(prefix="devbench-") as tmp:
         for slice_name, (builder, count) in BUILDERS.items():
             for k in range(count):
-                ex = builder(k, excerpt_rng(seed, slice_name, k), Path(tmp))
+                ex = build_one(builder, slice_name, k, seed, Path(tmp))
                 clean[ex.name[: len(slice_name) + 3]] = ex
                 entries.append(write_excerpt(folder, ex))
                 print(f"{ex.slice:12s} {ex.name}  {entries[-1]['seconds']:.1f} s", flush=True)

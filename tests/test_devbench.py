@@ -102,3 +102,12 @@ def test_music21_collections_held_out_and_installed():
     for spec in (devbench.PIANO_PIECES + devbench.ARRANGEMENT_PIECES + devbench.MIDBAR_PIANO_PIECES
                  + devbench.MIDBAR_ARRANGEMENT_PIECES + devbench.CHANGE_PIECES):
         assert spec.path.split("/")[0] in benchmark, spec.path
+
+
+@needs_soundfont
+def test_a_draw_too_fast_for_its_piece_is_drawn_again(tmp_path):
+    """Seed 101's tempo for this polonaise leaves no window long enough; the builder draws again instead of stopping."""
+    with pytest.raises(ValueError, match="no window"):
+        devbench.build_piano(3, devbench.excerpt_rng(101, "piano", 3), tmp_path)
+    excerpt = devbench.build_one(devbench.build_piano, "piano", 3, 101, tmp_path)
+    assert excerpt.name.startswith("piano-03-") and len(excerpt.samples) >= devbench.EXCERPT_SECONDS[0] * config.SAMPLE_RATE
