@@ -115,9 +115,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    from dance.errors import DanceError
+    from dance.errors import run_script
 
-    try:
-        main()
-    except DanceError as error:  # a bad checkpoint or folder: one line, as from `dance`
-        sys.exit(f"confidence: error: {error}")
+    run_script(main, "confidence")

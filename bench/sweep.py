@@ -35,7 +35,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from dance.data.audio import write_text  # noqa: E402
-from dance.errors import DanceError  # noqa: E402
+from dance.errors import DanceError, run_script  # noqa: E402
 from dance.inference import load_model  # noqa: E402
 
 BROWSER_BUDGET_MS = {"median": 1.0, "p99": 5.0}  # the model issue's budget per frame in Chromium
@@ -160,7 +160,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except DanceError as error:
-        sys.exit(f"sweep: error: {error}")
+    run_script(main, "sweep")

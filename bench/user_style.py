@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import devbench  # noqa: E402
 from dance.data.audio import write_text  # noqa: E402
 from dance.data.midi import SkipSong  # noqa: E402
-from dance.errors import DanceError  # noqa: E402
+from dance.errors import DanceError, run_script  # noqa: E402
 
 BOOKS = "oneills1850"
 TRAIN_TUNES, TEST_TUNES = 20, 5
@@ -113,9 +113,19 @@ def build(out: Path, seed: int) -> dict:
     return manifest
 
 
+class StepFailed(DanceError):
+    pass
+
+
+def run(*command: str) -> None:
+    """One step of the recipe; its own output shows why it failed, this says which."""
+    if subprocess.run([sys.executable, *command], cwd=REPO).returncode:
+        raise StepFailed(f"{' '.join(command[:4])} failed")
+
+
 def dance(*args: str) -> None:
     print("$ dance " + " ".join(args), flush=True)
-    subprocess.run([sys.executable, "-m", "dance", *args], cwd=REPO, check=True)
+    run("-m", "dance", *args)
 
 
 def summary(eval_folder: Path) -> dict:
@@ -141,17 +151,11 @@ def main() -> None:
     tuned = REPO / "checkpoints" / "user-style" / f"{args.epochs}.pt"
     dance("eval", str(args.out / "test"), "--out", str(args.results / "before"), "--no-pictures")
     dance("eval", str(args.out / "test"), "--model", str(tuned), "--out", str(args.results / "after"), "--no-pictures")
-    subprocess.run([sys.executable, str(REPO / "bench" / "devbench.py"), "score", "--model", str(tuned), "--no-anchors",
-                    "--out", str(args.results / "devbench-after")], cwd=REPO, check=True)
+    run(str(REPO / "bench" / "devbench.py"), "score", "--model", str(tuned), "--no-anchors", "--out", str(args.results / "devbench-after"))
     result = {"train_minutes": round(minutes, 1), "before": summary(args.results / "before"), "after": summary(args.results / "after")}
     write_text(args.results / "results.json", json.dumps(result, indent=1) + "\n")
     print(json.dumps(result, indent=1))
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except DanceError as error:
-        sys.exit(f"user_style: error: {error}")
-    except subprocess.CalledProcessError as error:
-        sys.exit(f"user_style: error: {' '.join(map(str, error.cmd[1:4]))} failed (exit {error.returncode})")
+    run_script(main, "user_style")

@@ -7,6 +7,18 @@ batch (dance.data.midi.SkipSong, dance.corpus.music21_source.Music21Error) are
 not user-facing and do not derive from it.
 """
 
+import sys
+from collections.abc import Callable
+
 
 class DanceError(Exception):
     """A problem the user can fix, reported as one line."""
+
+
+def run_script(main: Callable[[], None], program: str) -> None:
+    """Run a bench script's main: a DanceError (a bad checkpoint, folder or
+    config) ends it as one line, `PROGRAM: error: <message>`, as from `dance`."""
+    try:
+        main()
+    except DanceError as error:
+        sys.exit(f"{program}: error: {error}")
