@@ -129,7 +129,7 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
                    help="a model hyperparameter for a new model, repeatable, e.g. --hparam channels=96 --hparam onset_flux=true (see the model's class for names); with --init it changes the init checkpoint's, keeping every weight that still fits (--hparam beats=true adds a beat head, recurrent=true a GRU tail)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
     p.add_argument("--checkpoints", type=Path, default=Path("checkpoints"), help="checkpoint root folder (default %(default)s)")
-    p.add_argument("--loader-workers", type=int, default=0, help="DataLoader worker processes (default %(default)s: decode in the training process, which caches decoded chunks)")
+    p.add_argument("--loader-workers", type=int, default=0, help="DataLoader worker processes that run the augmentation (default %(default)s: in the training process); with workers, every chunk is decoded once up front, in that many processes, and the workers share the decoded copy (1 MB of memory per chunk)")
 
     p = sub.add_parser("predict", help="phase of every 20 ms frame of an audio file, as CSV",
                        description="Run a model causally over an audio file (wav, ogg, flac, mp3; any rate; mono or stereo) and write CSV rows `time,phase`: time = end of the frame + anticipation, the instant whose bar phase the row states.")

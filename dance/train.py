@@ -176,6 +176,9 @@ def train(o: Options) -> Path:
         if rank == 0 and not o.resume:
             print(f"resuming {out} from {resume} (epoch {start_epoch - 1} done); --restart starts again from epoch 1")
     train_set, validation_set = load_data(o)
+    if o.loader_workers > 0:
+        for part in [*getattr(train_set, "datasets", [train_set]), validation_set]:
+            part.preload(o.loader_workers)
 
     if not resume:
         if o.init and o.hparams:
@@ -200,7 +203,7 @@ def train(o: Options) -> Path:
     else:
         sampler = DistributedSampler(train_set, world, rank, shuffle=True, seed=o.seed) if world > 1 else None
     loader = DataLoader(train_set, batch_size=o.batch_size, shuffle=sampler is None, sampler=sampler,
-                        num_workers=o.loader_workers, persistent_workers=o.loader_workers > 0,  # workers keep their decoded-chunk cache
+                        num_workers=o.loader_workers, persistent_workers=o.loader_workers > 0, pin_memory=device.type == "cuda",
                         drop_last=len(train_set) >= o.batch_size, generator=order)
     warmup = int(o.warmup_seconds * config.FRAMES_PER_SECOND)
     anticipation_rng = torch.Generator().manual_seed(o.seed)

@@ -4,6 +4,7 @@ chunk has beat labels) as raw frames and labels."""
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,11 @@ def read_chunk_audio(path: Path) -> np.ndarray:
     return np.pad(samples[: config.CHUNK_SAMPLES], (0, max(0, config.CHUNK_SAMPLES - len(samples))))
 
 
+def load_chunk(chunk: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(int16 samples, bar phase labels, beat phase labels) of one chunk."""
+    return read_chunk_audio(chunk), read_labels(chunk.with_suffix(".phase")), read_labels(chunk.with_suffix(".beat"))
+
+
 class ChunkDataset(torch.utils.data.Dataset):
     """Item i: (frames float32 [CHUNK_FRAMES, FRAME_SIZE] in [-1, 1],
     bar phase float32 [LABEL_FRAMES], beat phase float32 [LABEL_FRAMES]). Decoded chunks are kept in memory as int16
@@ -51,11 +57,21 @@ class ChunkDataset(torch.utils.data.Dataset):
     def load(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self.cache is not None and i in self.cache:
             return self.cache[i]
-        chunk = self.chunks[i]
-        item = read_chunk_audio(chunk), read_labels(chunk.with_suffix(".phase")), read_labels(chunk.with_suffix(".beat"))
+        item = load_chunk(self.chunks[i])
         if self.cache is not None:
             self.cache[i] = item
         return item
+
+    def preload(self, processes: int) -> None:
+        """Decode every chunk now, `processes` at a time, into the cache. Loader
+        workers forked afterwards share this one copy; without it each worker
+        would decode and hold its own."""
+        if self.cache is None:
+            return
+        missing = [i for i in range(len(self.chunks)) if i not in self.cache]
+        with ProcessPoolExecutor(max(1, processes)) as pool:
+            for i, item in zip(missing, pool.map(load_chunk, [self.chunks[i] for i in missing], chunksize=8)):
+                self.cache[i] = item
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         samples, bar_labels, beat_labels = self.load(i)
