@@ -77,13 +77,14 @@ def batch_step(model, frames, bar_labels, beat_labels, anticipation: float, warm
     """Loss of one batch at one anticipation; random gain per sequence when
     given. A model with a beat head also learns the beat phase, on the chunks
     that have beat labels (the others hold NaN)."""
+    device = next(model.parameters()).device
+    frames = frames.to(device, non_blocking=True)
     if gain_db is not None:
         gain = 10 ** (torch.empty(frames.shape[0], 1, 1).uniform_(*gain_db) / 20)
-        frames = (frames * gain).clamp(-1.0, 1.0)
-    device = next(model.parameters()).device
+        frames = (frames * gain.to(device)).clamp(-1.0, 1.0)
     a = torch.full((frames.shape[0],), anticipation, device=device)
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-        prediction, _ = model(frames.to(device), a)
+        prediction, _ = model(frames, a)
     prediction = prediction.float()
     loss = phase_loss(prediction[..., :2], future_phase(bar_labels, anticipation, config.CHUNK_FRAMES).to(device), warmup_frames)
     if prediction.shape[-1] == 4:
