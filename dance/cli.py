@@ -110,7 +110,9 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", choices=sorted(MODELS), help="model name")
     p.add_argument("--chunks-path", type=Path, required=True, help="folder of chunks (.ogg + .phase)")
     p.add_argument("-t", "--tag", required=True, help="name of this run: checkpoints go to checkpoints/TAG/")
-    p.add_argument("-e", "--epochs", type=int, default=20, help="epochs (default %(default)s)")
+    p.add_argument("-e", "--epochs", type=int, default=20, help="epochs (default %(default)s; with --minutes, the most epochs)")
+    p.add_argument("--minutes", type=float, help="a time budget for the whole run: after epoch 1 the learning-rate schedule is fitted to the epochs that fit in it "
+                   "(judged on that epoch's time), so the run ends annealed on time; rerunning the command resumes the fitted schedule")
     p.add_argument("-b", "--batch-size", type=int, default=8, help="chunks per batch (default %(default)s)")
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate, decayed on a cosine to 5%% (default %(default)s)")
     p.add_argument("--warmup-seconds", type=float, default=1.0, help="seconds at the start of each chunk left out of the loss (default %(default)s)")
@@ -242,7 +244,7 @@ def run_train(args: argparse.Namespace) -> None:
                       validation_fraction=args.validation_fraction, dataset_size=args.dataset_size,
                       resume=args.resume, restart=args.restart, seed=args.seed, checkpoints=args.checkpoints, loader_workers=args.loader_workers,
                       init=args.init, augment=not args.no_augment, hparams=parse_hparams(args.hparam), bf16=args.bf16,
-                      mix_chunks=args.mix_chunks, mix_share=args.mix_share)
+                      mix_chunks=args.mix_chunks, mix_share=args.mix_share, minutes=args.minutes)
     print(f"last checkpoint: {train(options)}")
 
 

@@ -12,6 +12,7 @@ import csv
 import hashlib
 import math
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,6 +60,7 @@ class Options:
     mix_share: float = 0.5  # that share, on average; the rest comes from chunks_path, so the model keeps what it knew
     hparams: dict | None = None
     bf16: bool = False  # bfloat16 autocast for the network (fast on CPUs with AMX or AVX-512 BF16, and on GPUs); the log-mel stays float32
+    minutes: float | None = None  # a time budget: after epoch 1, the schedule shrinks to the epochs that fit (at most `epochs`)
 
 
 BEAT_LOSS_WEIGHT = 0.5  # the beat phase helps the bar phase; the bar phase is what the model is for
@@ -95,10 +97,20 @@ def batch_step(model, frames, bar_labels, beat_labels, anticipation: float, warm
     return loss
 
 
-def learning_rate(o: Options, epoch: int) -> float:
-    """Cosine from lr at epoch 1 to lr * lr_min_fraction at the last epoch."""
-    progress = (epoch - 1) / max(1, o.epochs - 1)
+def learning_rate(o: Options, epoch: int, planned: int) -> float:
+    """Cosine from lr at epoch 1 to lr * lr_min_fraction at the last planned epoch."""
+    progress = (epoch - 1) / max(1, planned - 1)
     return o.lr * (o.lr_min_fraction + (1 - o.lr_min_fraction) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def fit_to_budget(o: Options, planned: int, setup_seconds: float, epoch_seconds: float, world: int) -> int:
+    """The epochs that fit in `o.minutes`, judged on the first epoch (at least
+    one, at most `planned`); under DDP every process takes rank 0's answer."""
+    fitting = int((o.minutes * 60 - setup_seconds) // max(epoch_seconds, 1e-9))
+    answer = torch.tensor([max(1, min(planned, fitting))])
+    if world > 1:
+        dist.broadcast(answer, src=0)
+    return int(answer)
 
 
 def setup_distributed() -> tuple[int, int, torch.device]:
@@ -153,7 +165,10 @@ def load_corpus(o: Options) -> tuple[ChunkDataset, ChunkDataset]:
 
 
 def train(o: Options) -> Path:
+    started = time.monotonic()
     rank, world, device = setup_distributed()
+    if o.minutes is not None and o.minutes <= 0:
+        raise TrainingError(f"--minutes must be a positive time budget, got {o.minutes:g}")
     if o.mix_chunks is not None and world > 1:
         raise TrainingError("--mix-chunks trains in one process; run it without torchrun")
     torch.manual_seed(o.seed + rank)
@@ -163,13 +178,15 @@ def train(o: Options) -> Path:
     # an existing tag continues from its last checkpoint (so rerunning an
     # interrupted command resumes it); --restart starts it again
     resume = o.resume or (None if o.restart else last_checkpoint(out))
-    start_epoch, optimizer_state = 1, None
+    start_epoch, optimizer_state, planned = 1, None, o.epochs
     if resume:
         model, payload = selector.load(resume, expect=o.model)
         start_epoch, optimizer_state = payload.get("epoch", 0) + 1, payload.get("optimizer")
-        if start_epoch > o.epochs:
+        if o.minutes is not None and payload.get("planned_epochs"):  # rerunning a run fitted to --minutes keeps its schedule
+            planned = min(o.epochs, payload["planned_epochs"])
+        if start_epoch > planned:
             if rank == 0:
-                print(f"nothing to do: {resume} has already trained {start_epoch - 1} epoch(s) and -e asks for {o.epochs}; "
+                print(f"nothing to do: {resume} has already trained {start_epoch - 1} epoch(s) and the schedule has {planned}; "
                       f"raise -e to train further" + ("" if o.resume else ", or add --restart to start again"))
             if world > 1:
                 dist.destroy_process_group()
@@ -215,15 +232,17 @@ def train(o: Options) -> Path:
               f"{len(train_set)} training and {len(validation_set)} validation chunks; device {device}, {world} process(es)"
               + (f"; {o.mix_share:.0%} of each batch from the {len(train_set.datasets[1])} chunks in {o.mix_chunks}" if o.mix_chunks else ""))
 
-    for epoch in range(start_epoch, o.epochs + 1):
+    epoch = start_epoch
+    while epoch <= planned:
+        epoch_started = time.monotonic()
         seed_epoch(o.seed, epoch, rank, loader.generator, anticipation_rng)
         if isinstance(sampler, DistributedSampler):  # the mix's sampler draws from `order`, reseeded above
             sampler.set_epoch(epoch)
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(o, epoch)
+            group["lr"] = learning_rate(o, epoch, planned)
         model.train()
         total, count = 0.0, 0
-        bar = tqdm(loader, desc=f"epoch {epoch}/{o.epochs}", unit="batch", disable=rank != 0, dynamic_ncols=True)
+        bar = tqdm(loader, desc=f"epoch {epoch}/{planned}", unit="batch", disable=rank != 0, dynamic_ncols=True)
         for frames, bar_labels, beat_labels in bar:
             anticipation = float(torch.rand(1, generator=anticipation_rng)) * config.ANTICIPATION_MAX
             loss = batch_step(model, frames, bar_labels, beat_labels, anticipation, warmup, o.gain_db, o.bf16)
@@ -234,17 +253,24 @@ def train(o: Options) -> Path:
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             total, count = total + loss.item(), count + 1
-            bar.set_postfix(loss=f"{total / count:.4f}", lr=f"{learning_rate(o, epoch):.1e}")
+            bar.set_postfix(loss=f"{total / count:.4f}", lr=f"{learning_rate(o, epoch, planned):.1e}")
         validation = evaluate_loss(model, validation_set, o.batch_size, warmup) if len(validation_set) else float("nan")
+        if o.minutes is not None and epoch == 1 and start_epoch == 1:
+            planned = fit_to_budget(o, planned, epoch_started - started, time.monotonic() - epoch_started, world)
+            if rank == 0:
+                print(f"--minutes {o.minutes:g}: epoch 1 took {time.monotonic() - epoch_started:.0f} s "
+                      f"after {epoch_started - started:.0f} s of setup, so the schedule is {planned} epoch(s)")
         if rank == 0:
             selector.save(out / f"{epoch}.pt", model, epoch=epoch, optimizer=optimizer.state_dict(),
+                          planned_epochs=planned if o.minutes is not None else None,
                           train_loss=total / max(1, count), validation_loss=validation)
             write_loss_row(out / "loss.csv", epoch, total / max(1, count), validation)
             loss_curve_picture(out / "loss.csv", out / "loss.png")
             print(f"epoch {epoch}: train {total / max(1, count):.4f}  validation {validation:.4f}  -> {out / f'{epoch}.pt'}")
+        epoch += 1
     if world > 1:
         dist.destroy_process_group()
-    return out / f"{o.epochs}.pt"
+    return out / f"{planned}.pt"
 
 
 @torch.no_grad()

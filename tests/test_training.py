@@ -99,3 +99,18 @@ def test_loader_workers_train_from_the_preloaded_chunks(small_chunks, tmp_path):
     train(Options("phase_tcn_mel", small_chunks, "w", epochs=1, batch_size=2, dataset_size=4, checkpoints=tmp_path,
                   hparams=TINY, loader_workers=2))
     assert (tmp_path / "w" / "1.pt").exists() and len(losses(tmp_path / "w")) == 1
+
+
+def test_minutes_fits_the_schedule_after_the_first_epoch_and_a_rerun_keeps_it(small_chunks, tmp_path, capsys):
+    from dance.model import selector
+    common = dict(batch_size=2, dataset_size=2, checkpoints=tmp_path, hparams=TINY)
+    train(Options("phase_tcn_mel", small_chunks, "tight", epochs=5, minutes=1e-4, **common))
+    assert losses(tmp_path / "tight") and len(losses(tmp_path / "tight")) == 1
+    assert selector.read(tmp_path / "tight" / "1.pt")["planned_epochs"] == 1
+    assert "so the schedule is 1 epoch(s)" in capsys.readouterr().out
+    train(Options("phase_tcn_mel", small_chunks, "tight", epochs=5, minutes=1e-4, **common))
+    assert "nothing to do" in capsys.readouterr().out
+    train(Options("phase_tcn_mel", small_chunks, "roomy", epochs=2, minutes=60, **common))
+    assert len(losses(tmp_path / "roomy")) == 2  # -e still caps the schedule
+    with pytest.raises(TrainingError, match="--minutes must be a positive"):
+        train(Options("phase_tcn_mel", small_chunks, "none", epochs=2, minutes=0, **common))
