@@ -103,11 +103,11 @@ def learning_rate(o: Options, epoch: int, planned: int) -> float:
     return o.lr * (o.lr_min_fraction + (1 - o.lr_min_fraction) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def fit_to_budget(o: Options, planned: int, setup_seconds: float, epoch_seconds: float, world: int) -> int:
+def fit_to_budget(o: Options, planned: int, setup_seconds: float, epoch_seconds: float, world: int, device: torch.device) -> int:
     """The epochs that fit in `o.minutes`, judged on the first epoch (at least
     one, at most `planned`); under DDP every process takes rank 0's answer."""
     fitting = int((o.minutes * 60 - setup_seconds) // max(epoch_seconds, 1e-9))
-    answer = torch.tensor([max(1, min(planned, fitting))])
+    answer = torch.tensor([max(1, min(planned, fitting))], device=device)  # NCCL broadcasts GPU tensors only
     if world > 1:
         dist.broadcast(answer, src=0)
     return int(answer)
@@ -256,7 +256,7 @@ def train(o: Options) -> Path:
             bar.set_postfix(loss=f"{total / count:.4f}", lr=f"{learning_rate(o, epoch, planned):.1e}")
         validation = evaluate_loss(model, validation_set, o.batch_size, warmup) if len(validation_set) else float("nan")
         if o.minutes is not None and epoch == 1 and start_epoch == 1:
-            planned = fit_to_budget(o, planned, epoch_started - started, time.monotonic() - epoch_started, world)
+            planned = fit_to_budget(o, planned, epoch_started - started, time.monotonic() - epoch_started, world, device)
             if rank == 0:
                 print(f"--minutes {o.minutes:g}: epoch 1 took {time.monotonic() - epoch_started:.0f} s "
                       f"after {epoch_started - started:.0f} s of setup, so the schedule is {planned} epoch(s)")

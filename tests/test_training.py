@@ -57,7 +57,7 @@ def test_torchrun_two_cpu_processes(small_chunks, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "dance",
            "train", "phase_tcn_mel", "--chunks-path", str(small_chunks), "-t", "ddp", "-e", "1", "-b", "1",
-           "--dataset-size", "4", "--checkpoints", str(tmp_path)]
+           "--dataset-size", "4", "--checkpoints", str(tmp_path), "--minutes", "60"]  # --minutes: its plan is broadcast
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "2 process(es)" in result.stdout
