@@ -55,6 +55,7 @@ from scipy.signal import butter, fftconvolve, lfilter, resample_poly, sosfilt  #
 from dance import config  # noqa: E402
 from dance.data import audio, synth  # noqa: E402
 from dance.data.midi import TempoMap, read_song  # noqa: E402
+from dance.errors import DanceError, run_script  # noqa: E402
 from devbench_grooves import CRASH, GROOVES, Groove, by_name, for_meter  # noqa: E402
 
 DEVBENCH_VERSION = 1
@@ -820,7 +821,7 @@ def build_one(builder, slice_name: str, k: int, seed: int, work: Path) -> Excerp
             return builder(k, excerpt_rng(seed, slice_name, k, attempt), work)
         except ValueError as e:
             print(f"{slice_name}-{k:02d}: {e}; drawing again", flush=True)
-    raise SystemExit(f"{slice_name}-{k:02d}: no excerpt in {BUILD_ATTEMPTS} draws with seed {seed}")
+    raise DanceError(f"{slice_name}-{k:02d}: no excerpt in {BUILD_ATTEMPTS} draws with seed {seed}")
 
 
 def write_excerpt(folder: Path, ex: Excerpt) -> dict:
@@ -1083,6 +1084,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    from dance.errors import run_script
-
     run_script(main, "devbench")

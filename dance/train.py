@@ -255,11 +255,12 @@ def train(o: Options) -> Path:
             total, count = total + loss.item(), count + 1
             bar.set_postfix(loss=f"{total / count:.4f}", lr=f"{learning_rate(o, epoch, planned):.1e}")
         validation = evaluate_loss(model, validation_set, o.batch_size, warmup) if len(validation_set) else float("nan")
-        if o.minutes is not None and epoch == 1 and start_epoch == 1:
-            planned = fit_to_budget(o, planned, epoch_started - started, time.monotonic() - epoch_started, world, device)
+        if o.minutes is not None and epoch == 1:
+            setup_seconds, epoch_seconds = epoch_started - started, time.monotonic() - epoch_started
+            planned = fit_to_budget(o, planned, setup_seconds, epoch_seconds, world, device)
             if rank == 0:
-                print(f"--minutes {o.minutes:g}: epoch 1 took {time.monotonic() - epoch_started:.0f} s "
-                      f"after {epoch_started - started:.0f} s of setup, so the schedule is {planned} epoch(s)")
+                print(f"--minutes {o.minutes:g}: epoch 1 took {epoch_seconds:.0f} s "
+                      f"after {setup_seconds:.0f} s of setup, so the schedule is {planned} epoch(s)")
         if rank == 0:
             selector.save(out / f"{epoch}.pt", model, epoch=epoch, optimizer=optimizer.state_dict(),
                           planned_epochs=planned if o.minutes is not None else None,
