@@ -5,6 +5,13 @@ and with `--bf16`, and how far bf16 moves the loss and the gradient.
 
     python bench/train_speed.py --chunks data/chunks/real
     python bench/train_speed.py --chunks data/chunks/real --hparam beats=true --batches 30
+    python bench/train_speed.py --chunks data/chunks/real --stages --loader-threads 2 --batch-size 32
+
+With --stages it times the two halves of training apart instead: the loader
+alone (decoded chunks -> augmented batches on the device, in --loader-threads
+threads, as `dance train --loader-threads` builds them) and the training step
+alone on one batch already on the device (CUDA when there is one), then prints
+PyTorch's profile of that step: where a slow run spends its time.
 
 Each setting trains a fresh model (same seed) for --batches batches after two
 warm-up batches; the settings alternate --rounds times and the median is
@@ -20,6 +27,7 @@ import time
 from pathlib import Path
 
 import torch
+from torch.utils.data import BatchSampler, RandomSampler
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -27,6 +35,7 @@ from dance import config  # noqa: E402
 from dance.cli import parse_hparams  # noqa: E402
 from dance.data.dataset import ChunkDataset  # noqa: E402
 from dance.data.formats import find_chunks  # noqa: E402
+from dance.data.loader import Batches  # noqa: E402
 from dance.model import selector  # noqa: E402
 from dance.train import Options, batch_step  # noqa: E402
 
@@ -38,8 +47,8 @@ def run(dataset: ChunkDataset, hparams: dict, batches: int, batch_size: int, bf1
     torch.manual_seed(0)
     model = selector.create("phase_tcn_mel", **hparams).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True,
-                                         generator=torch.Generator().manual_seed(0))
+    sampler = BatchSampler(RandomSampler(dataset, generator=torch.Generator().manual_seed(0)), batch_size, drop_last=True)
+    loader = Batches(dataset, sampler, 1, torch.device("cpu"))  # `dance train`'s default: one loader thread
     warmup = config.FRAMES_PER_SECOND
     started, steps = None, 0
     for frames, bar, beat in loader:
@@ -53,6 +62,57 @@ def run(dataset: ChunkDataset, hparams: dict, batches: int, batch_size: int, bf1
         if steps == batches + 2:
             break
     return batches * batch_size / (time.perf_counter() - started)
+
+
+def loader_alone(dataset: ChunkDataset, batch_size: int, threads: int, batches: int, device: torch.device) -> float:
+    """Chunks per second the loader delivers to `device` with nothing consuming them (after one warm-up batch)."""
+    sampler = BatchSampler(RandomSampler(dataset, generator=torch.Generator().manual_seed(0)), batch_size, drop_last=True)
+    delivered, started = 0, None
+    while delivered < batches * batch_size:
+        for frames, _, _ in Batches(dataset, sampler, threads, device):
+            if started is None:
+                started = time.perf_counter()
+                continue
+            delivered += frames.shape[0]
+            if delivered >= batches * batch_size:
+                break
+    return delivered / (time.perf_counter() - started)
+
+
+def step_alone(dataset: ChunkDataset, hparams: dict, batch_size: int, steps: int, device: torch.device) -> tuple[float, str]:
+    """(chunks per second, profiler table) of the training step on one batch resident on `device`."""
+    frames, bar, beat = next(iter(torch.utils.data.DataLoader(dataset, batch_size=batch_size)))
+    frames = frames.to(device)
+    torch.manual_seed(0)
+    model = selector.create("phase_tcn_mel", **hparams).to(device).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+
+    def step() -> None:
+        loss = batch_step(model, frames, bar, beat, 0.25, config.FRAMES_PER_SECOND, Options.gain_db)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        loss.item()  # as `dance train` does: one synchronisation per step
+
+    for _ in range(3):
+        step()
+    started = time.perf_counter()
+    for _ in range(steps):
+        step()
+    speed = steps * batch_size / (time.perf_counter() - started)
+    activities = [torch.profiler.ProfilerActivity.CPU] + ([torch.profiler.ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with torch.profiler.profile(activities=activities) as profile:
+        step()
+    order = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    return speed, profile.key_averages().table(sort_by=order, row_limit=15)
+
+
+def stages(dataset: ChunkDataset, hparams: dict, args: argparse.Namespace) -> None:
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    print(f"loader alone ({args.loader_threads} threads): "
+          f"{loader_alone(dataset, args.batch_size, args.loader_threads, args.batches, device):.1f} chunks/s")
+    speed, table = step_alone(dataset, hparams, args.batch_size, args.batches, device)
+    print(f"step alone on {device}: {speed:.1f} chunks/s\n{table}")
 
 
 def agreement(dataset: ChunkDataset, hparams: dict, batch_size: int) -> tuple[float, float, float]:
@@ -77,6 +137,8 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--stages", action="store_true", help="time the loader and the step apart (see above)")
+    parser.add_argument("--loader-threads", type=int, default=1, help="with --stages: loader threads")
     args = parser.parse_args()
     hparams = parse_hparams(args.hparam)
     chunks = find_chunks(args.chunks)[: (args.batches + 2) * args.batch_size]
@@ -85,6 +147,8 @@ def main() -> None:
         dataset.load(i)
     print(f"{len(chunks)} chunks of {args.chunks}, phase_tcn_mel {hparams}, batch {args.batch_size}, "
           f"{torch.get_num_threads()} threads")
+    if args.stages:
+        return stages(dataset, hparams, args)
     speeds: dict[str, list[float]] = {name: [] for name in SETTINGS}
     for _ in range(args.rounds):
         for name, bf16 in SETTINGS.items():

@@ -19,12 +19,13 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import ConcatDataset, DataLoader, DistributedSampler, WeightedRandomSampler
+from torch.utils.data import BatchSampler, ConcatDataset, DistributedSampler, RandomSampler, SequentialSampler, WeightedRandomSampler
 from tqdm import tqdm
 
 from dance import config
 from dance.data.dataset import ChunkDataset, split_by_song
 from dance.data.formats import find_chunks
+from dance.data.loader import Batches
 from dance.data.labels import future_phase
 from dance.errors import DanceError
 from dance.model import selector
@@ -52,7 +53,7 @@ class Options:
     resume: Path | None = None
     seed: int = 0
     checkpoints: Path = Path("checkpoints")
-    loader_workers: int = 0
+    loader_threads: int = 1  # threads that decode and augment the chunks (dance/data/loader.py)
     restart: bool = False  # start again from epoch 1, removing the tag's checkpoints and loss.csv (default: resume from the last one)
     init: Path | None = None  # start from these weights (fine-tuning)
     augment: bool = True  # the acoustic chain of dance/data/augment.py on training chunks
@@ -194,9 +195,6 @@ def train(o: Options) -> Path:
         if rank == 0 and not o.resume:
             print(f"resuming {out} from {resume} (epoch {start_epoch - 1} done); --restart starts again from epoch 1")
     train_set, validation_set = load_data(o)
-    if o.loader_workers > 0:
-        for part in [*getattr(train_set, "datasets", [train_set]), validation_set]:
-            part.preload(o.loader_workers)
 
     if not resume:
         if o.init and o.hparams:
@@ -219,10 +217,9 @@ def train(o: Options) -> Path:
         corpus_size = len(train_set.datasets[0])
         sampler = mixed_sampler(corpus_size, len(train_set) - corpus_size, o.mix_share, order)
     else:
-        sampler = DistributedSampler(train_set, world, rank, shuffle=True, seed=o.seed) if world > 1 else None
-    loader = DataLoader(train_set, batch_size=o.batch_size, shuffle=sampler is None, sampler=sampler,
-                        num_workers=o.loader_workers, persistent_workers=o.loader_workers > 0, pin_memory=device.type == "cuda",
-                        drop_last=len(train_set) >= o.batch_size, generator=order)
+        sampler = DistributedSampler(train_set, world, rank, shuffle=True, seed=o.seed) if world > 1 else RandomSampler(train_set, generator=order)
+    loader = Batches(train_set, BatchSampler(sampler, o.batch_size, drop_last=len(train_set) >= o.batch_size),
+                     o.loader_threads, device)
     warmup = int(o.warmup_seconds * config.FRAMES_PER_SECOND)
     anticipation_rng = torch.Generator().manual_seed(o.seed)
     if rank == 0:
@@ -235,7 +232,7 @@ def train(o: Options) -> Path:
     epoch = start_epoch
     while epoch <= planned:
         epoch_started = time.monotonic()
-        seed_epoch(o.seed, epoch, rank, loader.generator, anticipation_rng)
+        seed_epoch(o.seed, epoch, rank, order, anticipation_rng)
         if isinstance(sampler, DistributedSampler):  # the mix's sampler draws from `order`, reseeded above
             sampler.set_epoch(epoch)
         for group in optimizer.param_groups:
@@ -254,7 +251,7 @@ def train(o: Options) -> Path:
             optimizer.step()
             total, count = total + loss.item(), count + 1
             bar.set_postfix(loss=f"{total / count:.4f}", lr=f"{learning_rate(o, epoch, planned):.1e}")
-        validation = evaluate_loss(model, validation_set, o.batch_size, warmup) if len(validation_set) else float("nan")
+        validation = evaluate_loss(model, validation_set, o.batch_size, warmup, o.loader_threads) if len(validation_set) else float("nan")
         if o.minutes is not None and epoch == 1:
             setup_seconds, epoch_seconds = epoch_started - started, time.monotonic() - epoch_started
             planned = fit_to_budget(o, planned, setup_seconds, epoch_seconds, world, device)
@@ -275,11 +272,12 @@ def train(o: Options) -> Path:
 
 
 @torch.no_grad()
-def evaluate_loss(model, dataset: ChunkDataset, batch_size: int, warmup: int) -> float:
+def evaluate_loss(model, dataset: ChunkDataset, batch_size: int, warmup: int, threads: int = 1) -> float:
     """Mean loss at anticipation 0 and ANTICIPATION_MAX, without augmentation."""
     model.eval()
     losses = []
-    for frames, bar_labels, beat_labels in DataLoader(dataset, batch_size=batch_size):
+    device = next(model.parameters()).device
+    for frames, bar_labels, beat_labels in Batches(dataset, BatchSampler(SequentialSampler(dataset), batch_size, False), threads, device):
         for anticipation in (0.0, config.ANTICIPATION_MAX):
             losses.append(batch_step(model, frames, bar_labels, beat_labels, anticipation, warmup).item())
     model.train()
@@ -304,18 +302,15 @@ def forget_epochs(folder: Path, first: int) -> None:
         (folder / "loss.png").unlink(missing_ok=True)
 
 
-def seed_epoch(seed: int, epoch: int, rank: int, loader_generator: torch.Generator | None, anticipation_rng: torch.Generator) -> None:
+def seed_epoch(seed: int, epoch: int, rank: int, order: torch.Generator, anticipation_rng: torch.Generator) -> None:
     """Every random draw of an epoch (shuffle order, anticipation, gain,
     augmentation, dropout) follows from (seed, epoch, rank) alone, so a run
-    resumed at any epoch repeats the uninterrupted one exactly. (Persistent
-    DataLoader worker processes, --loader-workers > 0, keep their own streams
-    for the augmentation they run.)"""
+    resumed at any epoch repeats the uninterrupted one exactly."""
     def derived(*key) -> int:
         return int(hashlib.sha1(repr((seed, epoch) + key).encode()).hexdigest()[:15], 16)
 
     torch.manual_seed(derived("torch", rank))
-    if loader_generator is not None:
-        loader_generator.manual_seed(derived("order"))
+    order.manual_seed(derived("order"))
     anticipation_rng.manual_seed(derived("anticipation"))
 
 

@@ -227,7 +227,7 @@ def test_fine_tuning_the_shipped_model_with_the_mix_lowers_the_loss_on_the_users
     mine = ChunkDataset(find_chunks(my_chunks))
     warmup = config.FRAMES_PER_SECOND
     before = evaluate_loss(inference.load_model(), mine, 2, warmup)
-    tuned = fine_tune(small_chunks, my_chunks, tmp_path, "mine", 1, inference.DEFAULT_MODEL, lr=1e-3)
+    tuned = fine_tune(small_chunks, my_chunks, tmp_path, "mine", 3, inference.DEFAULT_MODEL, lr=1e-3)
     after = evaluate_loss(selector.load(tuned)[0], mine, 2, warmup)
     assert after < 0.8 * before, (before, after)
 

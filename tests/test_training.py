@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 from dance.data.formats import find_chunks
 from dance.train import Options, TrainingError, train
@@ -84,20 +85,29 @@ def test_bf16_runs_the_network_in_bfloat16_and_the_log_mel_in_float32(small_chun
     assert half.dtype == torch.float32 and abs(half.item() - full.item()) < 0.02 * full.item()
 
 
-def test_preload_decodes_every_chunk_as_the_lazy_path_does(small_chunks):
-    from dance.data.dataset import ChunkDataset, load_chunk
-    chunks = find_chunks(small_chunks)[:3]
-    dataset = ChunkDataset(chunks)
-    dataset.preload(processes=2)
-    assert sorted(dataset.cache) == [0, 1, 2]
-    for i, chunk in enumerate(chunks):
-        for cached, fresh in zip(dataset.cache[i], load_chunk(chunk)):
-            np.testing.assert_array_equal(cached, fresh)  # NaN (no beat labels) equals NaN here
+def test_threaded_batches_equal_the_datasets_items_whatever_the_thread_count(small_chunks):
+    from torch.utils.data import BatchSampler, SequentialSampler
+    from dance.data.dataset import ChunkDataset
+    from dance.data.loader import Batches
+    dataset = ChunkDataset(find_chunks(small_chunks)[:4], augment=True)
+    torch.manual_seed(0)
+    items = [dataset[i] for i in range(4)]  # the seeds come from torch's generator in order, as the loader draws them
+    runs = []
+    for threads in (1, 3):
+        torch.manual_seed(0)
+        runs.append(list(Batches(dataset, BatchSampler(SequentialSampler(dataset), 2, False), threads, torch.device("cpu"))))
+    for run in runs:
+        assert len(run) == 2
+        for k, (frames, bar, beat) in enumerate(run):
+            torch.testing.assert_close(frames, torch.stack([items[2 * k + j][0] for j in range(2)]), rtol=0, atol=0)
+            torch.testing.assert_close(bar, torch.stack([items[2 * k + j][1] for j in range(2)]), rtol=0, atol=0, equal_nan=True)
+            torch.testing.assert_close(beat, torch.stack([items[2 * k + j][2] for j in range(2)]), rtol=0, atol=0, equal_nan=True)
+    assert not torch.equal(runs[0][0][0], ChunkDataset(dataset.chunks)[0][0][None].expand(2, -1, -1))  # augmented
 
 
-def test_loader_workers_train_from_the_preloaded_chunks(small_chunks, tmp_path):
+def test_loader_threads_train(small_chunks, tmp_path):
     train(Options("phase_tcn_mel", small_chunks, "w", epochs=1, batch_size=2, dataset_size=4, checkpoints=tmp_path,
-                  hparams=TINY, loader_workers=2))
+                  hparams=TINY, loader_threads=3))
     assert (tmp_path / "w" / "1.pt").exists() and len(losses(tmp_path / "w")) == 1
 
 

@@ -4,7 +4,6 @@ chunk has beat labels) as raw frames and labels."""
 from __future__ import annotations
 
 import hashlib
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +43,8 @@ class ChunkDataset(torch.utils.data.Dataset):
     bar phase float32 [LABEL_FRAMES], beat phase float32 [LABEL_FRAMES]). Decoded chunks are kept in memory as int16
     (1 MB per chunk) when `cache` is on, so later epochs skip the OGG decoder.
     With `augment`, every item passes through a fresh random acoustic chain
-    (`augment.py`), drawn from torch's generator so a seeded loader repeats it."""
+    (`augment.py`), drawn from a seed (`__getitem__` draws it from torch's
+    generator, so a seeded loader repeats it)."""
 
     def __init__(self, chunks: list[Path], cache: bool = True, augment: bool = False):
         self.chunks = list(chunks)
@@ -62,21 +62,14 @@ class ChunkDataset(torch.utils.data.Dataset):
             self.cache[i] = item
         return item
 
-    def preload(self, processes: int) -> None:
-        """Decode every chunk now, `processes` at a time, into the cache. Loader
-        workers forked afterwards share this one copy; without it each worker
-        would decode and hold its own."""
-        if self.cache is None:
-            return
-        missing = [i for i in range(len(self.chunks)) if i not in self.cache]
-        with ProcessPoolExecutor(max(1, processes)) as pool:
-            for i, item in zip(missing, pool.map(load_chunk, [self.chunks[i] for i in missing], chunksize=8)):
-                self.cache[i] = item
-
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.item(i, int(torch.randint(2**62, ())))
+
+    def item(self, i: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Item i with the augmentation drawn from `seed` (safe to call from several threads)."""
         samples, bar_labels, beat_labels = self.load(i)
         audio = samples.astype(np.float32) / 32768.0
         if self.augment:
-            audio, _ = augment(audio, np.random.default_rng(int(torch.randint(2**62, ()))))
+            audio, _ = augment(audio, np.random.default_rng(seed))
         frames = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)).view(config.CHUNK_FRAMES, config.FRAME_SIZE)
         return frames, torch.from_numpy(bar_labels), torch.from_numpy(beat_labels)
