@@ -195,6 +195,8 @@ def train(o: Options) -> Path:
         if rank == 0 and not o.resume:
             print(f"resuming {out} from {resume} (epoch {start_epoch - 1} done); --restart starts again from epoch 1")
     train_set, validation_set = load_data(o)
+    for part in [*getattr(train_set, "datasets", [train_set]), validation_set]:
+        part.decode_all(o.loader_threads, progress=rank == 0)
 
     if not resume:
         if o.init and o.hparams:

@@ -105,6 +105,17 @@ def test_threaded_batches_equal_the_datasets_items_whatever_the_thread_count(sma
     assert not torch.equal(runs[0][0][0], ChunkDataset(dataset.chunks)[0][0][None].expand(2, -1, -1))  # augmented
 
 
+def test_decoding_all_chunks_up_front_caches_what_the_lazy_path_reads(small_chunks):
+    from dance.data.dataset import ChunkDataset, load_chunk
+    chunks = find_chunks(small_chunks)[:3]
+    dataset = ChunkDataset(chunks)
+    dataset.decode_all(threads=2)
+    assert sorted(dataset.cache) == [0, 1, 2]
+    for i, chunk in enumerate(chunks):
+        for cached, fresh in zip(dataset.cache[i], load_chunk(chunk)):
+            np.testing.assert_array_equal(cached, fresh)  # NaN (no beat labels) equals NaN here
+
+
 def test_loader_threads_train(small_chunks, tmp_path):
     train(Options("phase_tcn_mel", small_chunks, "w", epochs=1, batch_size=2, dataset_size=4, checkpoints=tmp_path,
                   hparams=TINY, loader_threads=3))

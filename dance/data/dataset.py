@@ -4,11 +4,13 @@ chunk has beat labels) as raw frames and labels."""
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import soundfile
 import torch
+from tqdm import tqdm
 
 from dance import config
 from dance.data.augment import augment
@@ -61,6 +63,15 @@ class ChunkDataset(torch.utils.data.Dataset):
         if self.cache is not None:
             self.cache[i] = item
         return item
+
+    def decode_all(self, threads: int, progress: bool = True) -> None:
+        """Decode every chunk into the cache now, `threads` at a time, so the
+        first epoch runs as fast as the rest (and `--minutes` judges it fairly)."""
+        if self.cache is None or len(self.cache) == len(self.chunks):
+            return
+        with ThreadPoolExecutor(max(1, threads)) as pool:
+            list(tqdm(pool.map(self.load, range(len(self.chunks))), total=len(self.chunks), desc="decoding chunks", unit="chunk",
+                      leave=False, dynamic_ncols=True, disable=not progress))
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return self.item(i, int(torch.randint(2**62, ())))
