@@ -30,6 +30,15 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
     jitter = dict(type=float, default=0.0, metavar="SECONDS",
                   help=f"move each note by up to this many seconds (j*r, j~U(0,SECONDS) per song, r~U(-1,1) per note); labels unchanged; 0 = off, {config.TIMING_JITTER_MAX_SECONDS} is a typical value (README section 3)")
 
+    p = steps.add_parser("perform", help="perform a folder of MIDI files (your collection): expressive tempo, timing, dynamics, arrangement changes",
+                         description="Copy every MIDI file under SOURCE to the same place under OUT, performed as the default corpus's band songs are: "
+                         "an expressive tempo map (curves, jumps, drift, phrase-end rubato) that the labels follow, per-part timing and dynamics, "
+                         "and sometimes no drums, drums only or breaks. Sequenced MIDI (a Lakh copy, VGMIDI) then sounds played, not quantised. "
+                         "OUT/corpus.json records what was done; existing files are kept, so a rerun resumes; unreadable files are logged and skipped.")
+    p.add_argument("source", type=Path, help="folder of .mid/.midi files (searched recursively)")
+    p.add_argument("out", type=Path, help="folder for the performed MIDI files")
+    p.add_argument("--seed", type=int, default=0, help="random seed; each file's performance follows from it and the file's path (default %(default)s)")
+
     p = steps.add_parser("corpus", help="write the embedded default MIDI corpus (generator, MMA grooves, music21 pieces, click tracks), performed",
                          description="Write the embedded default corpus from four sources: procedural songs (every meter, tempo steps and ramps, meter changes, pickups), MMA accompaniments (about 1,100 grooves), real compositions from the music21 corpus (chorales, fiddle tunes, Renaissance polyphony, madrigals, quartets, folk songs; only the training collections) and accented click tracks. "
                          "Every song is then performed: an expressive tempo map (curves, jumps, drift, phrase-end rubato) that the labels follow, per-part timing and dynamics, and for band songs sometimes no drums, drums only or breaks. "
@@ -82,6 +91,9 @@ def run_data(args: argparse.Namespace) -> None:
         from dance.corpus.default import write_corpus
         count = write_corpus(args.out, args.songs, args.seed, args.workers, tuple(args.sources))
         print(f"{count} MIDI files in {args.out}")
+    elif args.step == "perform":
+        from dance.corpus.default import perform_folder
+        print(f"{perform_folder(args.source, args.out, args.seed)} MIDI files in {args.out}")
     elif args.step in ("render", "build"):
         run = pipeline.render if args.step == "render" else pipeline.build
         run(args.midi, args.out, args.soundfonts, args.workers, args.seed, args.jitter)

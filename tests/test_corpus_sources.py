@@ -131,3 +131,21 @@ def test_click_track_accents_fall_on_the_bar_lines(tmp_path, seed):
     accents = song.tempo_map.to_seconds([n.start for n in song.notes if n.velocity == 120])
     assert len(song.bars) >= 4
     assert np.allclose(accents[: len(song.bar_starts)], song.bar_starts, atol=1e-6)
+
+
+def test_perform_folder_keeps_every_bar_and_meter_and_skips_a_corrupt_file(tmp_path, caplog):
+    from dance.corpus.default import perform_folder
+    source = tmp_path / "collection"
+    (source / "album").mkdir(parents=True)
+    music21_source.score_to_midi(score_with_pickup_and_meter_change(), np.random.default_rng(1)).save(str(source / "album" / "piece.MIDI"))
+    (source / "broken.mid").write_bytes(b"MThd this is not a MIDI file")
+    out = tmp_path / "performed"
+    assert perform_folder(source, out, seed=3) == 1
+    assert "skipped broken.mid" in caplog.text
+    original, performed = read_song(source / "album" / "piece.MIDI"), read_song(out / "album" / "piece.mid")
+    meters = [(b.numerator, b.denominator) for b in original.bars]
+    assert [(b.numerator, b.denominator) for b in performed.bars][: len(meters)] == meters
+    assert len(performed.bars) - len(meters) <= 1  # a last note played late may open one more bar
+    assert len(performed.notes) == len(original.notes)
+    first = (out / "album" / "piece.mid").read_bytes()
+    assert perform_folder(source, out, seed=3) == 1 and (out / "album" / "piece.mid").read_bytes() == first  # a rerun keeps it

@@ -8,6 +8,7 @@ breaks. OUT/corpus.json records each song's source and performance."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import multiprocessing
@@ -122,3 +123,34 @@ def composition(manifest: dict) -> str:
 def call(task):
     source, argument = task
     return WRITERS[source](argument)
+
+
+def perform_folder(source: Path, out: Path, seed: int) -> int:
+    """Perform every MIDI file under `source` (a user's collection: Lakh, VGMIDI,
+    ...) into the same relative path under `out`, as the default corpus's band
+    songs are performed; a file mido cannot read is logged and skipped. Each
+    file's random draws come from (seed, its relative path), so adding files
+    never changes the others. Existing outputs are kept; returns how many exist."""
+    files = sorted(p for p in source.rglob("*") if p.suffix.lower() in (".mid", ".midi") and p.is_file())
+    if not files:
+        raise ValueError(f"no MIDI files (.mid, .midi) under {source}")
+    manifest_path = out / "corpus.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    for path in tqdm(files, desc="perform", unit="song"):
+        relative = path.relative_to(source)
+        target = out / relative.with_suffix(".mid")
+        if target.exists():
+            continue
+        try:
+            midi = mido.MidiFile(str(path))
+            file_seed = int.from_bytes(hashlib.sha1(f"{seed}/{relative.as_posix()}".encode()).digest()[:8], "big")
+            played, how = performed(midi, file_seed, BAND_ARRANGEMENTS)
+        except (OSError, ValueError, EOFError, KeyError, IndexError) as e:  # what mido raises on a corrupt file
+            log.warning("skipped %s: %s", relative, e or type(e).__name__)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(target, lambda tmp: played.save(str(tmp)))
+        manifest[str(relative.with_suffix(".mid"))] = {"source": source.name, "tempo": how.tempo_style, "arrangement": how.arrangement}
+    write_text(manifest_path, json.dumps(manifest, indent=1))
+    print(composition(manifest))
+    return sum(1 for _ in out.rglob("*.mid"))
