@@ -65,17 +65,14 @@ def run(dataset: ChunkDataset, hparams: dict, batches: int, batch_size: int, bf1
 
 
 def loader_alone(dataset: ChunkDataset, batch_size: int, threads: int, batches: int, device: torch.device) -> float:
-    """Chunks per second the loader delivers to `device` with nothing consuming them (after one warm-up batch)."""
-    sampler = BatchSampler(RandomSampler(dataset, generator=torch.Generator().manual_seed(0)), batch_size, drop_last=True)
-    delivered, started = 0, None
-    while delivered < batches * batch_size:
-        for frames, _, _ in Batches(dataset, sampler, threads, device):
-            if started is None:
-                started = time.perf_counter()
-                continue
-            delivered += frames.shape[0]
-            if delivered >= batches * batch_size:
-                break
+    """Chunks per second the loader delivers to `device` with nothing consuming
+    them, over one unbroken pass (chunks drawn with replacement, so a small set
+    does not restart the threads), after one warm-up batch."""
+    draws = RandomSampler(dataset, replacement=True, num_samples=(batches + 1) * batch_size, generator=torch.Generator().manual_seed(0))
+    loader = iter(Batches(dataset, BatchSampler(draws, batch_size, drop_last=True), threads, device))
+    next(loader)
+    started = time.perf_counter()
+    delivered = sum(frames.shape[0] for frames, _, _ in loader)
     return delivered / (time.perf_counter() - started)
 
 
