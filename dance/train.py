@@ -25,8 +25,8 @@ from tqdm import tqdm
 from dance import config
 from dance.data.dataset import ChunkDataset, split_by_song
 from dance.data.formats import find_chunks
-from dance.data.loader import Batches
 from dance.data.labels import future_phase
+from dance.data.loader import Batches
 from dance.errors import DanceError
 from dance.model import selector
 from dance.plots import loss_curve_picture
