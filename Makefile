@@ -61,7 +61,8 @@ validation-eval: validation
 # about 30 min); then it is fine-tuned 58 minutes on those chunks, 180 more performed songs
 # (real2) and VGMIDI's piano arrangements, performed (`vg`), and that is shipped.
 SHIP_EPOCH ?= 12
-# VGMIDI: a clone of github.com/lucasnfe/vgmidi at VGMIDI_COMMIT (README section 1)
+# VGMIDI: clone it first (README section 1): git clone https://github.com/lucasnfe/vgmidi data/vgmidi
+# && git -C data/vgmidi checkout VGMIDI_COMMIT; without it `dance data perform` stops: no MIDI files.
 VGMIDI ?= $(DATA)/vgmidi
 VGMIDI_COMMIT = 1e62f0af8c866ded8e665cefad06dc02c35cb739
 default-model: setup
@@ -73,7 +74,6 @@ default-model: setup
 	-$(DANCE) train phase_tcn_mel --chunks-path $(DATA)/chunks/real -t flux -e 22 -b 8 --lr 2e-3 --hparam onset_flux=true
 	$(DANCE) train phase_tcn_mel --chunks-path $(DATA)/chunks/real -t flux2 -e 12 -b 8 --lr 1.5e-3 --init checkpoints/flux/10.pt
 	$(DANCE) train phase_tcn_mel --chunks-path $(DATA)/chunks/real -t gru-grown -e 5 -b 8 --lr 5e-4 --init checkpoints/flux2/$(SHIP_EPOCH).pt --hparam recurrent=true
-	@test -d $(VGMIDI) || { echo "clone VGMIDI first: git clone https://github.com/lucasnfe/vgmidi $(VGMIDI) && git -C $(VGMIDI) checkout $(VGMIDI_COMMIT)"; exit 1; }
 	$(DANCE) data corpus $(DATA)/midi/real2 --songs 180 --seed 7 --sources generated mma music21
 	$(DANCE) data build $(DATA)/midi/real2 $(DATA)/chunks/real2
 	$(DANCE) data perform $(VGMIDI) $(DATA)/midi/vgmidi
