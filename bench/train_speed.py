@@ -140,8 +140,7 @@ def main() -> None:
     hparams = parse_hparams(args.hparam)
     chunks = find_chunks(args.chunks)[: (args.batches + 2) * args.batch_size]
     dataset = ChunkDataset(chunks, augment=True)
-    for i in range(len(dataset)):  # decode once: `dance train` caches decoded chunks after its first epoch
-        dataset.load(i)
+    dataset.decode_all(max(1, args.loader_threads))  # as `dance train` does before epoch 1
     print(f"{len(chunks)} chunks of {args.chunks}, phase_tcn_mel {hparams}, batch {args.batch_size}, "
           f"{torch.get_num_threads()} threads")
     if args.stages:

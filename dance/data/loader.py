@@ -11,6 +11,7 @@ chunks, and a batch reaches the GPU through one reused page-locked buffer.
 
 from __future__ import annotations
 
+import bisect
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -72,7 +73,5 @@ def locate(dataset: ChunkDataset | torch.utils.data.ConcatDataset, i: int) -> tu
     """The ChunkDataset holding item i, and its index there."""
     if not isinstance(dataset, torch.utils.data.ConcatDataset):
         return dataset, i
-    for part, end in zip(dataset.datasets, dataset.cumulative_sizes):
-        if i < end:
-            return part, i - (end - len(part))
-    raise IndexError(i)
+    k = bisect.bisect_right(dataset.cumulative_sizes, i)  # as ConcatDataset.__getitem__ finds it
+    return dataset.datasets[k], i - (dataset.cumulative_sizes[k - 1] if k else 0)
