@@ -39,11 +39,12 @@ def test_onnx_runtime_matches_pytorch_on_real_audio(exported, block):
         assert max_difference(model, OnnxModel(folder / "model.onnx"), samples, anticipation, block) < 1e-4
 
 
-def test_a_recurrent_beat_model_exports_and_streams_like_pytorch(exported, tmp_path):
-    """The GRU tail's hidden state travels in the same flat state as the convolutions' context."""
+@pytest.mark.parametrize("tail", ["gru", "resonator"])
+def test_a_recurrent_beat_model_exports_and_streams_like_pytorch(exported, tmp_path, tail):
+    """The tail's state travels in the same flat state as the convolutions' context."""
     _, _, audio = exported
     torch.manual_seed(2)
-    model = PhaseTCNMel(onset_flux=True, beats=True, layers=5, recurrent=True).eval()
+    model = PhaseTCNMel(onset_flux=True, beats=True, layers=5, recurrent=tail).eval()
     export_onnx(model, tmp_path / "recurrent.onnx")
     samples = read_audio(audio)[: 8 * config.SAMPLE_RATE]
     for block in (1, 7):

@@ -1,6 +1,7 @@
 """phase_tcn_mel: streaming equals the whole-sequence pass, causality, size,
 and checkpoints that rebuild their model or fail with a clear message."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -10,6 +11,7 @@ from dance.data.audio import read_audio
 from dance.model import selector
 from dance.model.frontend import CausalLogMel
 from dance.model.phase_tcn_mel import PhaseTCNMel
+from dance.model.resonator import BLOCK, resonate
 from tests.midi_helpers import TPB, steady_notes, write_midi
 
 
@@ -30,7 +32,8 @@ def frames_of(samples):
 
 
 VARIANTS = [dict(onset_flux=False), dict(onset_flux=True), dict(onset_flux=True, beats=True),
-            dict(onset_flux=True, beats=True, layers=5, recurrent=True)]
+            dict(onset_flux=True, beats=True, layers=5, recurrent="gru"),
+            dict(onset_flux=True, beats=True, layers=5, recurrent="resonator")]
 
 
 @torch.no_grad()
@@ -74,6 +77,44 @@ def test_no_output_depends_on_later_audio(real_audio, hparams):
     before, after = model(frames, a)[0], model(changed, a)[0]
     assert torch.equal(before[:, :500], after[:, :500])
     assert not torch.equal(before[:, 500:], after[:, 500:])
+
+
+@pytest.mark.parametrize("frames", [1, BLOCK, BLOCK + 1, 5 * BLOCK + 3])
+def test_resonators_follow_their_recurrence_frame_by_frame(frames):
+    """The block-parallel form against h[t] = a[t] * exp(i * omega) * h[t-1] + b[t], one frame at a time in float64."""
+    generator = torch.Generator().manual_seed(frames)
+    batch, channels = 2, 3
+    log_gate = -2.5 * torch.rand(batch, channels, frames, generator=generator)
+    b_re, b_im = torch.randn(2, batch, channels, frames, generator=generator)
+    omega = torch.tensor([0.0, 0.1, 1.5])
+    h_re, h_im = torch.randn(2, batch, channels, generator=generator)
+    re, im = resonate(log_gate, b_re, b_im, omega, h_re, h_im)
+    h, expected = torch.complex(h_re, h_im).to(torch.complex128), []
+    for t in range(frames):
+        h = torch.exp(log_gate[:, :, t].double() + 1j * omega.double()) * h + torch.complex(b_re[:, :, t], b_im[:, :, t])
+        expected.append(h)
+    expected = torch.stack(expected, dim=2)
+    assert torch.allclose(re.double(), expected.real, atol=1e-4) and torch.allclose(im.double(), expected.imag, atol=1e-4)
+
+
+def test_a_resonator_rings_at_its_rate_after_its_drive_stops():
+    """One impulse, then silence: a resonator at 2 Hz keeps turning at 2 Hz while it decays."""
+    frames, hertz = 200, 2.0
+    omega = torch.tensor([2 * torch.pi * hertz / config.FRAMES_PER_SECOND])
+    drive = torch.zeros(1, 1, frames)
+    drive[..., 0] = 1.0
+    re, im = resonate(torch.full((1, 1, frames), -0.01), drive, torch.zeros_like(drive), omega, torch.zeros(1, 1), torch.zeros(1, 1))
+    turns = np.diff(np.unwrap(torch.atan2(im, re)[0, 0].numpy()))
+    assert np.allclose(turns, omega.item(), atol=1e-5)
+    magnitude = torch.hypot(re, im)[0, 0]
+    assert torch.all(magnitude[1:] < magnitude[:-1])
+
+
+def test_older_checkpoints_recurrent_flag_means_the_gru():
+    assert PhaseTCNMel(layers=2, recurrent=True).hparams["recurrent"] == "gru"
+    assert PhaseTCNMel(layers=2, recurrent=False).tail is None
+    with pytest.raises(selector.CheckpointError, match="recurrent='lstm'"):
+        selector.create("phase_tcn_mel", recurrent="lstm")
 
 
 def test_size_and_reach():

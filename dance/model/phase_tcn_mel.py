@@ -20,10 +20,14 @@ every beat, README "Conventions") and the beat rate: the beat is the denser,
 easier signal, and learning both from one trunk anchors the bar. The output
 is then [sin, cos] of the bar phase followed by [sin, cos] of the beat phase.
 
-With `recurrent`, a GRU as wide as the network follows the convolutions (a
-residual tail, its hidden state carried like the convolutions' context): the
-convolutions hear the last seconds, the GRU can hold the bar far longer than
-any receptive field (the original project's GRU/LSTM variants did the same).
+With `recurrent`, a recurrent tail as wide as the network follows the
+convolutions (residual, its state carried like the convolutions' context): the
+convolutions hear the last seconds, the tail can hold the bar far longer than
+any receptive field. `recurrent="gru"` (or true, as older checkpoints say) is
+a GRU (the original project's GRU/LSTM variants did the same);
+`recurrent="resonator"` a bank of gated resonators (dance/model/resonator.py),
+which rings at the periodicities it hears and trains without a loop over
+frames.
 """
 
 from __future__ import annotations
@@ -36,6 +40,10 @@ from torch.nn import functional as F
 
 from dance import config
 from dance.model.frontend import CausalLogMel
+from dance.model.resonator import LOG_GATE_MIN, resonate
+
+TAILS = ("gru", "resonator")
+RESONATOR_RATES_HZ = (0.1, 4.0)  # where the resonators start: bar rates of slow ballads to beat rates of fast songs
 
 
 class CausalConv(nn.Module):
@@ -100,24 +108,49 @@ class RecurrentTail(nn.Module):
         return x + y.transpose(1, 2), hidden[0]
 
 
+class ResonatorTail(nn.Module):
+    """A residual bank of `channels` gated resonators; its state [B, 2 * channels] is (re, im) of each."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.norm = FrameNorm(channels)
+        self.input = nn.Conv1d(channels, 3 * channels, 1)  # gate, drive (re, im)
+        self.output = nn.Conv1d(2 * channels, channels, 1)
+        hertz = torch.logspace(math.log10(RESONATOR_RATES_HZ[0]), math.log10(RESONATOR_RATES_HZ[1]), channels)
+        self.omega = nn.Parameter(2 * math.pi * hertz / config.FRAMES_PER_SECOND)  # radians per frame
+
+    def forward(self, x: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x [B, C, T], state [B, 2C] -> x plus the bank's read-out, the last state."""
+        gate, drive_re, drive_im = self.input(self.norm(x)).chunk(3, dim=1)
+        log_gate = (-F.softplus(gate)).clamp(min=LOG_GATE_MIN)
+        opened = torch.sigmoid(gate)  # 1 - gate: what the state forgets, the drive replaces (as in a GRU)
+        h_re, h_im = state.chunk(2, dim=1)
+        re, im = resonate(log_gate, opened * drive_re, opened * drive_im, self.omega, h_re, h_im)
+        return x + self.output(torch.cat([re, im], dim=1)), torch.cat([re[:, :, -1], im[:, :, -1]], dim=1)
+
+
 class PhaseTCNMel(nn.Module):
     def __init__(self, channels: int = 64, kernel: int = 3, layers: int = 9, n_mels: int = 64,
                  n_fft: int = 512, dropout: float = 0.1, onset_flux: bool = False, beats: bool = False,
-                 recurrent: bool = False):
+                 recurrent: str | bool = ""):
         super().__init__()
+        if isinstance(recurrent, bool):  # checkpoints before the resonator said true for the GRU
+            recurrent = "gru" if recurrent else ""
+        if recurrent not in ("", *TAILS):
+            raise ValueError(f"recurrent={recurrent!r}: expected one of {', '.join(TAILS)}")
         self.hparams = dict(channels=channels, kernel=kernel, layers=layers, n_mels=n_mels, n_fft=n_fft, dropout=dropout,
                             onset_flux=onset_flux, beats=beats, recurrent=recurrent)
         self.frontend = CausalLogMel(n_fft=n_fft, n_mels=n_mels)
         self.onset_flux = onset_flux
         self.input = nn.Conv1d(n_mels * (2 if onset_flux else 1), channels, 1)
         self.blocks = nn.ModuleList(Block(channels, kernel, 2**i, dropout) for i in range(layers))
-        self.tail = RecurrentTail(channels) if recurrent else None
+        self.tail = {"gru": RecurrentTail, "resonator": ResonatorTail}[recurrent](channels) if recurrent else None
         self.head = phase_head(channels)
         self.beat_head = phase_head(channels) if beats else None
         self.channels = channels
         self.state_sizes = [self.frontend.history + (n_mels if onset_flux else 0)] + [channels * b.conv.context for b in self.blocks]
         if recurrent:
-            self.state_sizes.append(channels)
+            self.state_sizes.append(channels * (2 if recurrent == "resonator" else 1))
 
     @property
     def receptive_field_frames(self) -> int:

@@ -26,7 +26,7 @@ def create(name: str, **hparams) -> nn.Module:
         raise CheckpointError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
     try:
         return MODELS[name](**hparams)
-    except TypeError as e:  # an unknown hyperparameter name
+    except (TypeError, ValueError) as e:  # an unknown hyperparameter name or value
         raise CheckpointError(f"{name}: {e}") from None
 
 
