@@ -140,7 +140,7 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
                    "drawn for --mix-share of every batch, the rest from --chunks-path so the model keeps what it knew (one process only)")
     p.add_argument("--mix-share", type=float, default=0.5, metavar="S", help="share of each batch, on average, drawn from --mix-chunks (default %(default)s)")
     p.add_argument("--hparam", action="append", default=[], metavar="NAME=VALUE",
-                   help="a model hyperparameter for a new model, repeatable, e.g. --hparam channels=96 --hparam onset_flux=true (see the model's class for names); with --init it changes the init checkpoint's, keeping every weight that still fits (--hparam beats=true adds a beat head, recurrent=true a GRU tail)")
+                   help="a model hyperparameter for a new model, repeatable, e.g. --hparam channels=96 --hparam onset_flux=true (see the model's class for names); with --init it changes the init checkpoint's, keeping every weight that still fits (--hparam beats=true adds a beat head, recurrent=gru a GRU tail, recurrent=resonator a resonator tail)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
     p.add_argument("--checkpoints", type=Path, default=Path("checkpoints"), help="checkpoint root folder (default %(default)s)")
     p.add_argument("--loader-threads", type=int, default=1, metavar="N", help="threads that decode and augment the chunks beside the training step (default %(default)s); "
