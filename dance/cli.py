@@ -167,7 +167,7 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("checkpoint", type=Path, help="checkpoint to ship, e.g. checkpoints/default/12.pt")
 
     p = sub.add_parser("export", help="export a model to ONNX for the browser and ONNX Runtime",
-                       description="Export the streaming model to one ONNX file (inputs frames [1,T,320], anticipation [1], state [1,S]; outputs sin_cos [1,T,2], new_state) plus a .json with its conventions, then check it against PyTorch on noise.")
+                       description="Export the streaming model to one ONNX file (inputs frames [1,T,320] with T at most 32 a call, anticipation [1], state [1,S]; outputs sin_cos [1,T,2], new_state) plus a .json with its conventions, then check it against PyTorch on noise.")
     p.add_argument("--model", type=Path, help="checkpoint (.pt) to export; default: the shipped model")
     p.add_argument("--out", type=Path, default=Path("web/model.onnx"), help="ONNX file to write (default %(default)s)")
 

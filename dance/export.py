@@ -1,11 +1,14 @@
 """ONNX export of the streaming model, and an ONNX Runtime model with the
 same call as the PyTorch one, so `predict` and `eval` take either.
 
-The ONNX graph: inputs `frames` [1, T, FRAME_SIZE] (T >= 1), `anticipation`
-[1] seconds, `state` [1, S]; outputs `sin_cos` [1, T, 2] (the bar phase's
-[sin, cos]; [1, T, 4] with the beat phase's after it from a model with a beat
-head) and `new_state` [1, S]. A whole sequence is the same graph called once
-from a zero state."""
+The ONNX graph: inputs `frames` [1, T, FRAME_SIZE] (1 <= T <=
+MAX_FRAMES_PER_CALL), `anticipation` [1] seconds, `state` [1, S]; outputs
+`sin_cos` [1, T, 2] (the bar phase's [sin, cos]; [1, T, 4] with the beat
+phase's after it from a model with a beat head) and `new_state` [1, S]. A
+whole sequence is the graph called on consecutive blocks from a zero state,
+carrying the state. The limit is the resonator tail's block: the graph holds
+its one-block form, whose float32 range ends there (dance/model/resonator.py);
+model.json states it for the page, and OnnxModel splits longer inputs."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ import torch
 
 from dance import config
 from dance.errors import DanceError
+from dance.model.resonator import BLOCK as MAX_FRAMES_PER_CALL
 
 OPSET = 17
 
@@ -36,7 +40,7 @@ def export_onnx(model: torch.nn.Module, out: Path) -> Path:
         torch.onnx.export(model, inputs, str(out), input_names=["frames", "anticipation", "state"],
                           output_names=["sin_cos", "new_state"], opset_version=OPSET, dynamo=False,
                           dynamic_axes={"frames": {1: "frames"}, "sin_cos": {1: "frames"}})
-    meta = {"state_size": int(model.initial_state(1).shape[1]), "sample_rate": config.SAMPLE_RATE,
+    meta = {"state_size": int(model.initial_state(1).shape[1]), "max_frames_per_call": MAX_FRAMES_PER_CALL, "sample_rate": config.SAMPLE_RATE,
             "frame_size": config.FRAME_SIZE, "anticipation_max": config.ANTICIPATION_MAX,
             "phase_instant": "end of each frame + anticipation",
             "beats": bool(getattr(model, "beat_head", None) is not None),
@@ -80,7 +84,10 @@ class OnnxModel:
         return torch.zeros(batch, self.state_size)
 
     def __call__(self, frames: torch.Tensor, anticipation: torch.Tensor, state: torch.Tensor):
-        sin_cos, new_state = self.session.run(None, {
-            "frames": frames.numpy().astype(np.float32), "anticipation": anticipation.numpy().astype(np.float32),
-            "state": state.numpy().astype(np.float32)})
-        return torch.from_numpy(sin_cos), torch.from_numpy(new_state)
+        outputs = []
+        for part in frames.split(MAX_FRAMES_PER_CALL, dim=1):
+            sin_cos, state = self.session.run(None, {
+                "frames": part.numpy().astype(np.float32), "anticipation": anticipation.numpy().astype(np.float32),
+                "state": np.asarray(state, dtype=np.float32)})
+            outputs.append(torch.from_numpy(sin_cos))
+        return torch.cat(outputs, dim=1), torch.from_numpy(state)

@@ -15,9 +15,10 @@ function phaseOf(sin, cos) {
 
 // One stream of audio through the model, with the model's carried state.
 class Tracker {
-  constructor(session, stateSize, confidence) {
+  constructor(session, stateSize, confidence, maxFramesPerCall) {
     this.session = session;
     this.stateSize = stateSize;
+    this.maxFramesPerCall = maxFramesPerCall; // the graph's limit (model.json): longer runs are split
     this.confidenceRule = confidence; // { seconds, slope, midpoint } from model.json, as dance.stream.Confidence
     this.anticipation = 0;
     this.reset();
@@ -43,15 +44,21 @@ class Tracker {
   async run(samples) {
     const frames = samples.length / FRAME_SIZE;
     const started = performance.now();
-    const out = await this.session.run({
-      frames: new ort.Tensor("float32", samples, [1, frames, FRAME_SIZE]),
-      anticipation: new ort.Tensor("float32", Float32Array.of(this.anticipation), [1]),
-      state: this.state,
-    });
+    const parts = [];
+    for (let start = 0; start < frames; start += this.maxFramesPerCall) {
+      const count = Math.min(this.maxFramesPerCall, frames - start);
+      const out = await this.session.run({
+        frames: new ort.Tensor("float32", samples.subarray(start * FRAME_SIZE, (start + count) * FRAME_SIZE), [1, count, FRAME_SIZE]),
+        anticipation: new ort.Tensor("float32", Float32Array.of(this.anticipation), [1]),
+        state: this.state,
+      });
+      this.state = out.new_state;
+      parts.push(out.sin_cos);
+    }
     const ms = performance.now() - started;
-    this.state = out.new_state;
-    const sinCos = out.sin_cos.data;
-    const stride = out.sin_cos.dims[2]; // [sin, cos] of the bar phase, then of the beat phase with a beat head
+    const stride = parts[0].dims[2]; // [sin, cos] of the bar phase, then of the beat phase with a beat head
+    const sinCos = new Float32Array(frames * stride);
+    parts.reduce((offset, part) => { sinCos.set(part.data, offset); return offset + part.data.length; }, 0);
     const phases = new Float32Array(frames);
     const beatPhases = stride === 4 ? new Float32Array(frames) : null;
     const confidences = new Float32Array(frames);
@@ -280,7 +287,7 @@ async function analyzeOffline(url, anticipation = 0, blockFrames = 1) {
   const data = await (await fetch(url)).arrayBuffer();
   const decoder = new OfflineAudioContext(1, SAMPLE_RATE, SAMPLE_RATE);
   const samples = (await decoder.decodeAudioData(data)).getChannelData(0);
-  const tracker = new Tracker(live.tracker.session, live.tracker.stateSize, live.tracker.confidenceRule);
+  const tracker = new Tracker(live.tracker.session, live.tracker.stateSize, live.tracker.confidenceRule, live.tracker.maxFramesPerCall);
   tracker.anticipation = anticipation;
   const frames = Math.floor(samples.length / FRAME_SIZE);
   const phases = [];
@@ -302,7 +309,7 @@ async function main() {
   if (!window.AudioWorkletNode) say("this browser has no AudioWorklet: the page cannot listen here; use a current Chrome, Edge, Firefox or Safari");
   try {
     const { session, meta } = await loadModel();
-    live.tracker = new Tracker(session, meta.state_size, meta.confidence);
+    live.tracker = new Tracker(session, meta.state_size, meta.confidence, meta.max_frames_per_call);
     $("anticipation").max = String(Math.round(meta.anticipation_max * 1000));
     say("ready: use the microphone or pick an audio file");
     $("mic").disabled = !window.AudioWorkletNode;
