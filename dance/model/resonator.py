@@ -16,9 +16,10 @@ within a block of at most BLOCK frames
 
 with A the cumulative log-gate and Theta the cumulative angle; blocks are
 chained through their last state. A gate never below exp(LOG_GATE_MIN)
-bounds exp(-A) by exp(BLOCK * -LOG_GATE_MIN), far inside float32. Streaming
-(a few frames a call) is the one-block case of the same function, so the
-exported graph has no loop and takes any number of frames.
+bounds exp(-A) by exp(BLOCK * -LOG_GATE_MIN) = exp(80), inside float32's
+exp(88). Streaming (a few frames a call) is the one-block case of the same
+function, so the exported graph has no loop; it takes at most BLOCK frames a
+call (dance/export.py), since a longer single block would overflow.
 """
 
 from __future__ import annotations
