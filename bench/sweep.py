@@ -19,6 +19,7 @@ timed beside them, not trained. One table: OUT/table.md, and OUT/results.json.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import subprocess
 import sys
@@ -96,11 +97,17 @@ def frame_costs(checkpoint: Path) -> dict[str, dict[str, float]]:
     return {name: {"median": float(np.median(ms)), "p99": float(np.percentile(ms, 99))} for name, ms in costs.items()}
 
 
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def run_variant(config: dict, variant: dict, out: Path) -> dict:
     """Train, score and time one variant; the result is saved, so a rerun skips what is done."""
     record_path = out / f"{variant['name']}.json"
     record = json.loads(record_path.read_text()) if record_path.exists() else {}
-    if record.get("variant") == variant and record.get("epochs") == config["epochs"] and "speed" in record:
+    weights = file_digest(Path(variant["checkpoint"])) if "checkpoint" in variant else None  # a reference file replaced since
+    if (record.get("variant") == variant and record.get("epochs") == config["epochs"] and "speed" in record
+            and record.get("checkpoint_sha256") == weights):
         return record
     log = out / f"{variant['name']}.log"
     if "checkpoint" in variant:
@@ -108,7 +115,7 @@ def run_variant(config: dict, variant: dict, out: Path) -> dict:
     else:
         checkpoint, seconds = train(config, variant, Path(config.get("checkpoints", "checkpoints")), log)
     model = load_model(checkpoint)
-    record = {"variant": variant, "epochs": config["epochs"], "checkpoint": str(checkpoint),
+    record = {"variant": variant, "epochs": config["epochs"], "checkpoint": str(checkpoint), "checkpoint_sha256": weights,
               "parameters": sum(p.numel() for p in model.parameters()),
               "train_seconds": record.get("train_seconds", 0.0) + seconds,
               "dev": dev_benchmark(checkpoint, out / variant["name"], log), "speed": frame_costs(checkpoint)}
