@@ -110,11 +110,13 @@ def test_a_resonator_rings_at_its_rate_after_its_drive_stops():
     assert torch.all(magnitude[1:] < magnitude[:-1])
 
 
-def test_older_checkpoints_recurrent_flag_means_the_gru():
+def test_older_checkpoints_recurrent_flag_means_the_gru_and_bad_tails_are_clear_errors():
     assert PhaseTCNMel(layers=2, recurrent=True).hparams["recurrent"] == "gru"
     assert PhaseTCNMel(layers=2, recurrent=False).tail is None
     with pytest.raises(selector.CheckpointError, match="recurrent='lstm'"):
         selector.create("phase_tcn_mel", recurrent="lstm")
+    with pytest.raises(selector.CheckpointError, match="needs recurrent='resonator'"):
+        selector.create("phase_tcn_mel", recurrent="gru", resonators=32)
 
 
 def test_size_and_reach():

@@ -101,6 +101,7 @@ class RecurrentTail(nn.Module):
         super().__init__()
         self.norm = FrameNorm(channels)
         self.gru = nn.GRU(channels, channels, batch_first=True)
+        self.state_size = channels
 
     def forward(self, x: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x [B, C, T], state [B, C] -> x plus the GRU's output, the last hidden state."""
@@ -109,18 +110,20 @@ class RecurrentTail(nn.Module):
 
 
 class ResonatorTail(nn.Module):
-    """A residual bank of `channels` gated resonators; its state [B, 2 * channels] is (re, im) of each."""
+    """A residual bank of gated resonators (as many as channels unless told); its state [B, 2 * resonators] is (re, im) of each."""
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, resonators: int | None = None):
         super().__init__()
+        resonators = resonators or channels
         self.norm = FrameNorm(channels)
-        self.input = nn.Conv1d(channels, 3 * channels, 1)  # gate, drive (re, im)
-        self.output = nn.Conv1d(2 * channels, channels, 1)
-        hertz = torch.logspace(math.log10(RESONATOR_RATES_HZ[0]), math.log10(RESONATOR_RATES_HZ[1]), channels)
+        self.input = nn.Conv1d(channels, 3 * resonators, 1)  # gate, drive (re, im)
+        self.output = nn.Conv1d(2 * resonators, channels, 1)
+        hertz = torch.logspace(math.log10(RESONATOR_RATES_HZ[0]), math.log10(RESONATOR_RATES_HZ[1]), resonators)
         self.omega = nn.Parameter(2 * math.pi * hertz / config.FRAMES_PER_SECOND)  # radians per frame
+        self.state_size = 2 * resonators
 
     def forward(self, x: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x [B, C, T], state [B, 2C] -> x plus the bank's read-out, the last state."""
+        """x [B, C, T], state [B, 2R] -> x plus the bank's read-out, the last state."""
         gate, drive_re, drive_im = self.input(self.norm(x)).chunk(3, dim=1)
         log_gate = (-F.softplus(gate)).clamp(min=LOG_GATE_MIN)
         opened = torch.sigmoid(gate)  # 1 - gate: what the state forgets, the drive replaces (as in a GRU)
@@ -132,25 +135,31 @@ class ResonatorTail(nn.Module):
 class PhaseTCNMel(nn.Module):
     def __init__(self, channels: int = 64, kernel: int = 3, layers: int = 9, n_mels: int = 64,
                  n_fft: int = 512, dropout: float = 0.1, onset_flux: bool = False, beats: bool = False,
-                 recurrent: str | bool = ""):
+                 recurrent: str | bool = "", resonators: int | None = None):
         super().__init__()
         if isinstance(recurrent, bool):  # checkpoints before the resonator said true for the GRU
             recurrent = "gru" if recurrent else ""
         if recurrent not in ("", *TAILS):
             raise ValueError(f"recurrent={recurrent!r}: expected one of {', '.join(TAILS)}")
+        if resonators and recurrent != "resonator":
+            raise ValueError(f"resonators={resonators} needs recurrent='resonator'")
         self.hparams = dict(channels=channels, kernel=kernel, layers=layers, n_mels=n_mels, n_fft=n_fft, dropout=dropout,
-                            onset_flux=onset_flux, beats=beats, recurrent=recurrent)
+                            onset_flux=onset_flux, beats=beats, recurrent=recurrent, resonators=resonators)
         self.frontend = CausalLogMel(n_fft=n_fft, n_mels=n_mels)
         self.onset_flux = onset_flux
         self.input = nn.Conv1d(n_mels * (2 if onset_flux else 1), channels, 1)
         self.blocks = nn.ModuleList(Block(channels, kernel, 2**i, dropout) for i in range(layers))
-        self.tail = {"gru": RecurrentTail, "resonator": ResonatorTail}[recurrent](channels) if recurrent else None
+        self.tail = None
+        if recurrent == "gru":
+            self.tail = RecurrentTail(channels)
+        elif recurrent == "resonator":
+            self.tail = ResonatorTail(channels, resonators)
         self.head = phase_head(channels)
         self.beat_head = phase_head(channels) if beats else None
         self.channels = channels
         self.state_sizes = [self.frontend.history + (n_mels if onset_flux else 0)] + [channels * b.conv.context for b in self.blocks]
-        if recurrent:
-            self.state_sizes.append(channels * (2 if recurrent == "resonator" else 1))
+        if self.tail is not None:
+            self.state_sizes.append(self.tail.state_size)
 
     @property
     def receptive_field_frames(self) -> int:
