@@ -57,8 +57,11 @@ class Tracker {
     }
     const ms = performance.now() - started;
     const stride = parts[0].dims[2]; // [sin, cos] of the bar phase, then of the beat phase with a beat head
-    const sinCos = new Float32Array(frames * stride);
-    parts.reduce((offset, part) => { sinCos.set(part.data, offset); return offset + part.data.length; }, 0);
+    let sinCos = parts[0].data; // one part, the usual frame-by-frame case: no copy
+    if (parts.length > 1) {
+      sinCos = new Float32Array(frames * stride);
+      parts.forEach((part, i) => sinCos.set(part.data, i * this.maxFramesPerCall * stride));
+    }
     const phases = new Float32Array(frames);
     const beatPhases = stride === 4 ? new Float32Array(frames) : null;
     const confidences = new Float32Array(frames);

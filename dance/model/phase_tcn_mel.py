@@ -40,7 +40,7 @@ from torch.nn import functional as F
 
 from dance import config
 from dance.model.frontend import CausalLogMel
-from dance.model.resonator import LOG_GATE_MIN, resonate
+from dance.model.resonator import resonate
 
 TAILS = ("gru", "resonator")
 RESONATOR_RATES_HZ = (0.1, 4.0)  # where the resonators start: bar rates of slow ballads to beat rates of fast songs
@@ -125,7 +125,7 @@ class ResonatorTail(nn.Module):
     def forward(self, x: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x [B, C, T], state [B, 2R] -> x plus the bank's read-out, the last state."""
         gate, drive_re, drive_im = self.input(self.norm(x)).chunk(3, dim=1)
-        log_gate = (-F.softplus(gate)).clamp(min=LOG_GATE_MIN)
+        log_gate = -F.softplus(gate)
         opened = torch.sigmoid(gate)  # 1 - gate: what the state forgets, the drive replaces (as in a GRU)
         h_re, h_im = state.chunk(2, dim=1)
         re, im = resonate(log_gate, opened * drive_re, opened * drive_im, self.omega, h_re, h_im)

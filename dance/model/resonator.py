@@ -45,7 +45,12 @@ def turns_and_decays(log_gate: torch.Tensor, omega: torch.Tensor) -> tuple[torch
 def resonate_block(log_gate: torch.Tensor, b_re: torch.Tensor, b_im: torch.Tensor, omega: torch.Tensor,
                    h_re: torch.Tensor, h_im: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """log_gate, b_re, b_im [B, H, ..., T] (T <= BLOCK), omega [H], h [B, H, ...] -> the states (re, im) like b."""
-    cos, sin, decay = turns_and_decays(log_gate, omega)
+    return run_block(turns_and_decays(log_gate, omega), b_re, b_im, h_re, h_im)
+
+
+def run_block(turns: tuple[torch.Tensor, torch.Tensor, torch.Tensor], b_re: torch.Tensor, b_im: torch.Tensor,
+              h_re: torch.Tensor, h_im: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    cos, sin, decay = turns
     grow = torch.exp(-decay)
     sum_re, sum_im = rotate(b_re * grow, b_im * grow, cos, -sin)
     sum_re = torch.cumsum(sum_re, -1) + h_re[..., None]
@@ -58,18 +63,23 @@ def resonate_block(log_gate: torch.Tensor, b_re: torch.Tensor, b_im: torch.Tenso
 def resonate(log_gate: torch.Tensor, b_re: torch.Tensor, b_im: torch.Tensor, omega: torch.Tensor,
              h_re: torch.Tensor, h_im: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """log_gate, b_re, b_im [B, H, T], omega [H], h [B, H] -> the states [B, H, T] (re, im).
+    The log-gate is floored at LOG_GATE_MIN here, where the float32 range needs it.
 
     Longer than a block: every block runs from rest at once, then a short loop
     over the blocks carries each one's end into the next, and each block's
     frames add their start state, decayed and turned to that frame."""
+    log_gate = log_gate.clamp(min=LOG_GATE_MIN)
     frames = log_gate.shape[2]
     if frames <= BLOCK:
         return resonate_block(log_gate, b_re, b_im, omega, h_re, h_im)
     pad = -frames % BLOCK
     log_gate, b_re, b_im = (F.pad(x, (0, pad)).unflatten(2, (-1, BLOCK)) for x in (log_gate, b_re, b_im))  # [B, H, K, L]
     rest = torch.zeros_like(log_gate[..., 0])
-    re, im = resonate_block(log_gate, b_re, b_im, omega, rest, rest)
-    block_decay = torch.exp(log_gate.sum(-1))
+    turns = turns_and_decays(log_gate, omega)
+    re, im = run_block(turns, b_re, b_im, rest, rest)
+    cos, sin, decay = turns
+    keep = torch.exp(decay)
+    block_decay = keep[..., -1]
     block_cos, block_sin = torch.cos(omega * BLOCK), torch.sin(omega * BLOCK)
     starts_re, starts_im = [], []
     for k in range(log_gate.shape[2]):
@@ -78,7 +88,5 @@ def resonate(log_gate: torch.Tensor, b_re: torch.Tensor, b_im: torch.Tensor, ome
         h_re, h_im = rotate(h_re, h_im, block_cos, block_sin)
         h_re = h_re * block_decay[:, :, k] + re[:, :, k, -1]
         h_im = h_im * block_decay[:, :, k] + im[:, :, k, -1]
-    cos, sin, decay = turns_and_decays(log_gate, omega)
     carried_re, carried_im = rotate(torch.stack(starts_re, 2)[..., None], torch.stack(starts_im, 2)[..., None], cos, sin)
-    keep = torch.exp(decay)
     return (re + carried_re * keep).flatten(2)[:, :, :frames], (im + carried_im * keep).flatten(2)[:, :, :frames]
