@@ -59,13 +59,22 @@ validation-eval: validation
 # kept, chosen on the development benchmark, `make dev-benchmark`). Then a resonator
 # tail (README section 5) is grown onto it and trained 10 epochs (`res`, about 63 min)
 # on those chunks, 180 more performed songs (real2) and VGMIDI's piano arrangements,
-# performed, and that is shipped. (The model shipped before had a GRU tail, grown the
-# same way: `--hparam recurrent=gru`, 5 epochs on the first chunks, then 7 on all.)
+# performed (`res`, shipped before). A beat head is grown onto it (`res-beats`, 4 epochs),
+# then 10 epochs on all of that plus 108 piano-midi.de pieces (`pm`, about 65 min), and
+# that is shipped. (The model before `res` had a GRU tail, grown the same way:
+# `--hparam recurrent=gru`, 5 epochs on the first chunks, then 7 on all.)
 SHIP_EPOCH ?= 12
 # VGMIDI: clone it first (README section 1): git clone https://github.com/lucasnfe/vgmidi data/vgmidi
 # && git -C data/vgmidi checkout VGMIDI_COMMIT; without it `dance data perform` stops: no MIDI files.
 VGMIDI ?= $(DATA)/vgmidi
 VGMIDI_COMMIT = 1e62f0af8c866ded8e665cefad06dc02c35cb739
+# piano-midi.de: clone it first (README section 1): git clone https://github.com/cheriell/ClassicalPianoMIDI-dataset
+# data/piano-midi && git -C data/piano-midi checkout PIANO_MIDI_COMMIT. Only these composers'
+# folders train: the development benchmark's composers and those of the reserved
+# evaluation sets are left out (README section 1).
+PIANO_MIDI ?= $(DATA)/piano-midi
+PIANO_MIDI_COMMIT = 505aef5e7539ac56cdb4cbc72d08a98bfaf7a208
+PIANO_MIDI_COMPOSERS = Albeniz Borodin Burgmueller Christmas Clementi Granados Grieg Mendelssohn Moszkowski Mussorgsky Sinding Tchaikovsky
 default-model: setup
 	$(DANCE) data corpus $(DATA)/midi/real --songs 360 --sources generated mma music21
 	$(DANCE) data corpus $(DATA)/midi/clicks --songs 40 --sources metronome
@@ -81,7 +90,15 @@ default-model: setup
 	mkdir -p $(DATA)/chunks/real-vg
 	cp -al $(DATA)/chunks/real/. $(DATA)/chunks/real2/. $(DATA)/chunks/vgmidi/. $(DATA)/chunks/real-vg/
 	$(DANCE) train phase_tcn_mel --chunks-path $(DATA)/chunks/real-vg -t res -e 10 -b 8 --lr 5e-4 --init checkpoints/flux2/$(SHIP_EPOCH).pt --hparam recurrent=resonator
-	$(DANCE) ship checkpoints/res/10.pt
+	$(DANCE) train phase_tcn_mel --chunks-path $(DATA)/chunks/real-vg -t res-beats -e 4 -b 8 --lr 3e-4 --init checkpoints/res/10.pt --hparam beats=true
+	mkdir -p $(DATA)/midi/pianomidi
+	for c in $(PIANO_MIDI_COMPOSERS); do cp -r $(PIANO_MIDI)/midis/$$c $(DATA)/midi/pianomidi/ || exit 1; done
+	$(DANCE) data build $(DATA)/midi/pianomidi $(DATA)/chunks/pianomidi --seed 11
+	mkdir -p $(DATA)/chunks/real-vg-pm
+	cp -al $(DATA)/chunks/real-vg/. $(DATA)/chunks/real-vg-pm/
+	cp -al $(DATA)/chunks/pianomidi/*.ogg $(DATA)/chunks/pianomidi/*.phase $(DATA)/chunks/pianomidi/*.beat $(DATA)/chunks/real-vg-pm/
+	$(DANCE) train phase_tcn_mel --chunks-path $(DATA)/chunks/real-vg-pm -t pm -e 10 -b 8 --lr 5e-4 --init checkpoints/res-beats/4.pt
+	$(DANCE) ship checkpoints/pm/10.pt
 	$(MAKE) validation-eval
 
 # flux2 grown a beat head, measured but not shipped (README section 8):
