@@ -30,7 +30,7 @@ quickstart: setup quickstart-clock validation
 	$(DANCE) train phase_tcn_mel --chunks-path $(DATA)/chunks/quickstart -t quickstart -e $(EPOCHS)
 	@echo "== the model just trained ($(EPOCHS) epochs), on the first $(EVAL_LIMIT) validation songs"
 	$(DANCE) eval $(DATA)/rendered/validation --model checkpoints/quickstart/$(EPOCHS).pt --out results/quickstart/eval --limit $(EVAL_LIMIT)
-	@echo "== the shipped model (dance/default_model.pt, 12 epochs on 400 songs), on the same songs"
+	@echo "== the shipped model (dance/default_model.pt, README section 8), on the same songs"
 	$(DANCE) eval $(DATA)/rendered/validation --out results/default-model/eval-quickstart --limit $(EVAL_LIMIT)
 	@elapsed=$$(( $$(date +%s) - $$(cat results/quickstart/.started) )); echo "quickstart took $$((elapsed / 60)) min $$((elapsed % 60)) s after setup, before serving the page"
 	@echo "== the page serves the SHIPPED model (a $(EPOCHS)-epoch model barely follows the bar);"
