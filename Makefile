@@ -92,7 +92,7 @@ default-model: setup
 	$(DANCE) train phase_tcn_mel --chunks-path $(DATA)/chunks/real-vg -t res -e 10 -b 8 --lr 5e-4 --init checkpoints/flux2/$(SHIP_EPOCH).pt --hparam recurrent=resonator
 	$(DANCE) train phase_tcn_mel --chunks-path $(DATA)/chunks/real-vg -t res-beats -e 4 -b 8 --lr 3e-4 --init checkpoints/res/10.pt --hparam beats=true
 	mkdir -p $(DATA)/midi/pianomidi
-	for c in $(PIANO_MIDI_COMPOSERS); do cp -r $(PIANO_MIDI)/midis/$$c $(DATA)/midi/pianomidi/ || exit 1; done
+	cp -r $(addprefix $(PIANO_MIDI)/midis/,$(PIANO_MIDI_COMPOSERS)) $(DATA)/midi/pianomidi/
 	$(DANCE) data build $(DATA)/midi/pianomidi $(DATA)/chunks/pianomidi --seed 11
 	mkdir -p $(DATA)/chunks/real-vg-pm
 	cp -al $(DATA)/chunks/real-vg/. $(DATA)/chunks/real-vg-pm/

@@ -130,7 +130,8 @@ def test_predict_writes_a_beat_phase_column_and_eval_scores_beats(built, tmp_pat
     assert lines[0] == "time,phase,beat_phase,confidence" and len(lines) == config.CHUNK_FRAMES + 1
     assert [float(x) for x in lines[1].split(",")] == pytest.approx(
         [prediction.times[0], prediction.phases[0], prediction.beat_phases[0], prediction.confidences[0]], abs=1e-3)
-    bar_only = inference.predict_file(inference.load_model(), chunk, 0.0)
+    selector.save(tmp_path / "bar.pt", PhaseTCNMel(channels=16, layers=3, onset_flux=True))
+    bar_only = inference.predict_file(inference.load_model(tmp_path / "bar.pt"), chunk, 0.0)
     assert not bar_only.has_beats
     inference.write_csv(tmp_path / "q.csv", bar_only)
     assert (tmp_path / "q.csv").read_text().startswith("time,phase,confidence\n")
