@@ -95,8 +95,7 @@ default-model: setup
 	cp -r $(addprefix $(PIANO_MIDI)/midis/,$(PIANO_MIDI_COMPOSERS)) $(DATA)/midi/pianomidi/
 	$(DANCE) data build $(DATA)/midi/pianomidi $(DATA)/chunks/pianomidi --seed 11
 	mkdir -p $(DATA)/chunks/real-vg-pm
-	cp -al $(DATA)/chunks/real-vg/. $(DATA)/chunks/real-vg-pm/
-	cp -al $(DATA)/chunks/pianomidi/*.ogg $(DATA)/chunks/pianomidi/*.phase $(DATA)/chunks/pianomidi/*.beat $(DATA)/chunks/real-vg-pm/
+	cp -al $(DATA)/chunks/real-vg/. $(DATA)/chunks/pianomidi/. $(DATA)/chunks/real-vg-pm/
 	$(DANCE) train phase_tcn_mel --chunks-path $(DATA)/chunks/real-vg-pm -t pm -e 10 -b 8 --lr 5e-4 --init checkpoints/res-beats/4.pt
 	$(DANCE) ship checkpoints/pm/10.pt
 	$(MAKE) validation-eval
