@@ -75,6 +75,15 @@ VGMIDI_COMMIT = 1e62f0af8c866ded8e665cefad06dc02c35cb739
 PIANO_MIDI ?= $(DATA)/piano-midi
 PIANO_MIDI_COMMIT = 505aef5e7539ac56cdb4cbc72d08a98bfaf7a208
 PIANO_MIDI_COMPOSERS = Albeniz Borodin Burgmueller Christmas Clementi Granados Grieg Mendelssohn Moszkowski Mussorgsky Sinding Tchaikovsky
+# Pop and band arrangements (README section 1): clone both first, git clone
+# https://github.com/ltgcgo/midi-demo-data data/midi-demo-data (at MIDI_DEMO_COMMIT) and
+# https://github.com/JamiMyst/MidiJamboree data/midi-jamboree (at JAMBOREE_COMMIT).
+MIDI_DEMO ?= $(DATA)/midi-demo-data
+MIDI_DEMO_COMMIT = 56a149291c07f8cf6fcd42f6c0893b1b59194d80
+MIDI_DEMO_FOLDERS = roland/sc-88pro roland/sc-88 roland/sc-55 roland/sd-90 yamaha/mu yamaha/psr
+JAMBOREE ?= $(DATA)/midi-jamboree
+JAMBOREE_COMMIT = 230fe8eb04d2f21adb2b3329acad92d5fc73722d
+JAMBOREE_ARTISTS = Huey?Lewis Gorillaz Weird?Al?Yankovic Frankie?Valli
 default-model: setup
 	$(DANCE) data corpus $(DATA)/midi/real --songs 360 --sources generated mma music21
 	$(DANCE) data corpus $(DATA)/midi/clicks --songs 40 --sources metronome
@@ -97,7 +106,16 @@ default-model: setup
 	mkdir -p $(DATA)/chunks/real-vg-pm
 	cp -al $(DATA)/chunks/real-vg/. $(DATA)/chunks/pianomidi/. $(DATA)/chunks/real-vg-pm/
 	$(DANCE) train phase_tcn_mel --chunks-path $(DATA)/chunks/real-vg-pm -t pm -e 10 -b 8 --lr 5e-4 --init checkpoints/res-beats/4.pt
-	$(DANCE) ship checkpoints/pm/10.pt
+	mkdir -p $(DATA)/midi/pop/demo $(DATA)/midi/pop/songs
+	cp -r $(addprefix $(MIDI_DEMO)/vendor/,$(MIDI_DEMO_FOLDERS)) $(DATA)/midi/pop/demo/
+	cp -r $(addprefix $(JAMBOREE)/,$(JAMBOREE_ARTISTS)) $(DATA)/midi/pop/songs/
+	$(DANCE) data build $(DATA)/midi/pop $(DATA)/chunks/pop --soundfonts MuseScore_General_Lite.sf3 --jitter 0.03 --seed 12
+	$(DANCE) data perform $(DATA)/midi/pop $(DATA)/midi/pop-performed --seed 13
+	$(DANCE) data build $(DATA)/midi/pop-performed $(DATA)/chunks/pop-performed --soundfonts FluidR3_GM.sf2 --seed 13
+	mkdir -p $(DATA)/chunks/real-vg-pm-pop
+	cp -al $(DATA)/chunks/real-vg-pm/. $(DATA)/chunks/pop/. $(DATA)/chunks/pop-performed/. $(DATA)/chunks/real-vg-pm-pop/
+	$(DANCE) train phase_tcn_mel --chunks-path $(DATA)/chunks/real-vg-pm-pop -t pop -e 14 --minutes 95 -b 8 --lr 3e-4 --init checkpoints/pm/10.pt
+	$(DANCE) ship checkpoints/pop/SHIP.pt
 	$(MAKE) validation-eval
 
 # flux2 grown a beat head, measured but not shipped (README section 8):
