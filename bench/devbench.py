@@ -893,6 +893,7 @@ def audio_sha256(ogg: Path) -> str:
 
 # ============================================================== scoring
 
+RATE_TOLERANCE = 0.05  # a bar rate within 5 % of the truth (or of twice, half of it) counts as that rate
 TRACKERS = ("dance @ 0.0 s", "dance @ 0.5 s", "BeatNet (online)", "madmom (offline)")
 
 
@@ -985,8 +986,20 @@ def summarise(rows: list[dict]) -> dict:
                 "beat_f1": mean_or_nan([r["beat_f1"] for r in group]),
                 "median_lock_bars": float(np.nanmedian(locks)) if not np.all(np.isnan(locks)) else float("nan"),
                 "never_locked": int(np.sum(np.isnan(locks))),
+                **rate_counts([r["bar_rate_ratio"] for r in group]),
             }
     return table
+
+
+def rate_counts(ratios: list[float]) -> dict:
+    """How many excerpts the phase advanced at the true bar rate (within RATE_TOLERANCE),
+    and how many at twice or half of it (a bar heard as two, or two as one)."""
+    ratios = np.array(ratios, dtype=float)
+
+    def near(target: float) -> np.ndarray:
+        return np.abs(ratios / target - 1) < RATE_TOLERANCE
+
+    return {"rate_right": int(near(1.0).sum()), "rate_double_or_half": int((near(2.0) | near(0.5)).sum())}
 
 
 def beat_line(table: dict) -> str:
@@ -994,6 +1007,17 @@ def beat_line(table: dict) -> str:
     cells = [f"{name} {row['dance @ 0.0 s']['beat_f1']:.2f}" for name, row in table.items()
              if "dance @ 0.0 s" in row and not math.isnan(row["dance @ 0.0 s"]["beat_f1"])]
     return "beat F1 of dance @ 0.0 s: " + ", ".join(cells) if cells else ""
+
+
+def rate_line(table: dict) -> str:
+    """Per slice for dance at anticipation 0, then overall for every tracker: the bar rate followed."""
+    def cell(s: dict) -> str:
+        return f"{s['rate_right']} of {s['files']} ({s['rate_double_or_half']} at 2× or ½×)"
+
+    slices = [f"{name} {cell(row['dance @ 0.0 s'])}" for name, row in table.items() if name != "all" and "dance @ 0.0 s" in row]
+    overall = [f"{tracker} {cell(s)}" for tracker, s in table.get("all", {}).items()]
+    return (f"phase advancing at the true bar rate (within {RATE_TOLERANCE:.0%}) over the excerpt, dance @ 0.0 s: "
+            + ", ".join(slices) + "; all excerpts: " + ", ".join(overall))
 
 
 def markdown(table: dict) -> str:
@@ -1047,7 +1071,7 @@ def score_command(args: argparse.Namespace) -> None:
     out = results_folder(args.model, args.out)
     out.mkdir(parents=True, exist_ok=True)
     beats = beat_line(table)
-    text = markdown(table) + (f"\n\n{beats}" if beats else "")
+    text = markdown(table) + (f"\n\n{beats}" if beats else "") + f"\n\n{rate_line(table)}"
     header = (f"Real-music development benchmark v{DEVBENCH_VERSION} (seed {manifest['seed']}, {len(entries)} excerpts, "
               f"{manifest['audio_minutes']} min), model {args.model} (sha256 {sha256(args.model)[:12]})\n"
               f"error: mean phase error (bars); F1: mean downbeat F1; lock: median time to lock (bars) over the excerpts\n"

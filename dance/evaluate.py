@@ -81,6 +81,7 @@ def score(item: Labelled, times: np.ndarray, predicted: np.ndarray, anticipation
     return {
         "file": item.name, "meter": item.meter, "anticipation": anticipation,
         "phase_error": metrics.phase_error(times, predicted, truth),
+        "bar_rate_ratio": metrics.bar_rate_ratio(times, predicted, truth),
         "downbeat_f1": metrics.downbeat_f1(reference, metrics.downbeats(times, predicted)),
         "beat_f1": (metrics.downbeat_f1(item.beat_starts[item.beat_starts <= times[-1]], metrics.downbeats(times, beat_phases))
                     if beat_phases is not None and item.beat_starts is not None else float("nan")),

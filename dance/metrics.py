@@ -24,6 +24,19 @@ def phase_error(times: np.ndarray, predicted: np.ndarray, truth: np.ndarray) -> 
     return float(circular_distance(predicted[keep], truth[keep]).mean()) if keep.any() else float("nan")
 
 
+def bar_rate_ratio(times: np.ndarray, predicted: np.ndarray, truth: np.ndarray) -> float:
+    """How many bars the predicted phase advanced per true bar, after the first
+    SKIP_SECONDS: 1 follows the bar rate, 2 hears every bar as two (a half-bar
+    meter), 0.5 hears two bars as one. Both curves are unwrapped, so a phase
+    that stalls or runs backwards lowers the ratio."""
+    keep = times >= SKIP_SECONDS
+    if keep.sum() < 2:
+        return float("nan")
+    advance = [np.unwrap(2 * np.pi * np.asarray(curve)[keep]) / (2 * np.pi) for curve in (predicted, truth)]
+    true_bars = advance[1][-1] - advance[1][0]
+    return float((advance[0][-1] - advance[0][0]) / true_bars) if true_bars > 0 else float("nan")
+
+
 class DownbeatRule:
     """The downbeat rule, one frame at a time (the live runtime applies it as
     rows arrive; `downbeats` applies it to a whole curve): a downbeat is where

@@ -111,3 +111,13 @@ def test_a_draw_too_fast_for_its_piece_is_drawn_again(tmp_path):
         devbench.build_piano(3, devbench.excerpt_rng(101, "piano", 3), tmp_path)
     excerpt = devbench.build_one(devbench.build_piano, "piano", 3, 101, tmp_path)
     assert excerpt.name.startswith("piano-03-") and len(excerpt.samples) >= devbench.EXCERPT_SECONDS[0] * config.SAMPLE_RATE
+
+
+def test_the_bar_rate_line_counts_right_double_and_half_rates():
+    rows = [{"file": f"x{i}", "slice": "drums", "tracker": "dance @ 0.0 s", "phase_error": 0.1, "downbeat_f1": 0.5,
+             "beat_f1": float("nan"), "lock_bars": 1.0, "bar_rate_ratio": ratio}
+            for i, ratio in enumerate([1.02, 0.97, 1.96, 0.51, 1.3, float("nan")])]
+    table = devbench.summarise(rows)
+    assert table["drums"]["dance @ 0.0 s"]["rate_right"] == 2
+    assert table["drums"]["dance @ 0.0 s"]["rate_double_or_half"] == 2
+    assert "drums 2 of 6 (2 at 2× or ½×)" in devbench.rate_line(table)

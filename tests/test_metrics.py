@@ -54,3 +54,13 @@ def test_change_points_find_tempo_and_meter_changes_not_ramps():
     steps = np.array([0, 2, 4, 6, 7.5, 9, 10.5])
     assert metrics.change_points(steps) == [6.0]
     assert metrics.change_points(np.arange(0, 12, 2.0), [(4, 4)] * 3 + [(2, 2)] * 2) == [6.0]
+
+
+def test_bar_rate_ratio_tells_half_bars_double_bars_and_a_stalled_phase():
+    times, truth = sawtooth(bar_seconds=2.0)
+    assert metrics.bar_rate_ratio(times, truth, truth) == pytest.approx(1.0)
+    assert metrics.bar_rate_ratio(times, np.mod(truth + 0.3, 1.0), truth) == pytest.approx(1.0)  # an offset is not a rate
+    assert metrics.bar_rate_ratio(times, sawtooth(bar_seconds=1.0)[1], truth) == pytest.approx(2.0, rel=0.01)
+    assert metrics.bar_rate_ratio(times, sawtooth(bar_seconds=4.0)[1], truth) == pytest.approx(0.5, rel=0.01)
+    assert metrics.bar_rate_ratio(times, np.full_like(truth, 0.3), truth) == pytest.approx(0.0)
+    assert np.isnan(metrics.bar_rate_ratio(times[:100], truth[:100], truth[:100]))  # all within the skipped start
