@@ -149,3 +149,20 @@ def test_perform_folder_keeps_every_bar_and_meter_and_skips_a_corrupt_file(tmp_p
     assert len(performed.notes) == len(original.notes)
     first = (out / "album" / "piece.mid").read_bytes()
     assert perform_folder(source, out, seed=3) == 1 and (out / "album" / "piece.mid").read_bytes() == first  # a rerun keeps it
+
+
+def test_some_click_tracks_are_beeps_with_a_higher_downbeat(tmp_path):
+    from dance.corpus import metronome
+    kinds = set()
+    for seed in range(12):
+        path = tmp_path / f"click{seed}.mid"
+        metronome.compose(seed).save(str(path))
+        song = read_song(path)
+        pitched = [n for n in song.notes if n.channel == metronome.BEEP_CHANNEL]
+        kinds.add(bool(pitched))
+        if pitched:
+            downbeats = {n.pitch for n in pitched if n.velocity == 120}
+            others = {n.pitch for n in pitched if n.velocity < 120}
+            assert len(downbeats) == 1 and len(others) == 1 and min(downbeats) > max(others)
+            assert len(pitched) == len(song.notes)  # no percussion left under the beeps
+    assert kinds == {True, False}

@@ -3,7 +3,13 @@ General MIDI percussion sound on every beat with the downbeat accented
 (another sound, louder), sometimes with quieter subdivisions. A count-in and
 a click under a performance are the commonest music a bar tracker meets that
 has nothing but the beat in it. Unaccented clicks are left out: nothing in
-them says where the bar starts, so they would teach a guess."""
+them says where the bar starts, so they would teach a guess.
+
+Some tracks are beeps instead, as digital metronomes and phone apps make them:
+a short pitched tone on a melodic channel (ocarina, flute, recorder, square or
+sine-like lead: nearly pure tones), the downbeat an octave or a fifth higher.
+The beep is chosen after every other draw, so a seed gives the same meters,
+tempo and rhythm with or without it."""
 
 from __future__ import annotations
 
@@ -16,6 +22,11 @@ EIGHTH = TICKS_PER_QUARTER // 2
 # (downbeat sound, other beats' sound): metronome bell/click, wood blocks, claves, cowbell, side stick, hi-hat
 SOUNDS = ((34, 33), (76, 77), (75, 75), (56, 56), (37, 37), (46, 42), (81, 80))
 METER_CHOICES = ((4, 4), (3, 4), (2, 4), (6, 8), (5, 4), (7, 8), (9, 8), (12, 8))
+BEEP_SHARE = 0.4
+BEEP_PROGRAMS = (79, 73, 74, 80, 81)  # GM ocarina, flute, recorder, square lead, sawtooth lead (0-based)
+BEEP_CHANNEL = 0
+BEEP_PITCHES = (72, 88)  # the other beats' note: C5 to E6 (523-1319 Hz)
+BEEP_ACCENT_INTERVALS = (12, 7)  # the downbeat an octave or a fifth above
 
 
 def compose(seed: int) -> mido.MidiFile:
@@ -43,13 +54,24 @@ def compose(seed: int) -> mido.MidiFile:
                     notes += [(tick + beat + e * EIGHTH, beat_sound, 45) for e in range(1, group)]
                 beat += group * EIGHTH
             tick += bar_ticks
-    events = []
+    notes.append((tick, downbeat_sound, 120))
+    channel, length, events = DRUM_CHANNEL, EIGHTH // 2, []
+    if rng.random() < BEEP_SHARE:
+        notes, program = as_beeps(notes, rng)
+        channel, length = BEEP_CHANNEL, EIGHTH // 4
+        events.append((0, mido.Message("program_change", channel=channel, program=program)))
     for start, pitch, velocity in notes:
-        events.append((start, mido.Message("note_on", channel=DRUM_CHANNEL, note=pitch, velocity=velocity)))
-        events.append((start + EIGHTH // 2, mido.Message("note_off", channel=DRUM_CHANNEL, note=pitch, velocity=0)))
-    events.append((tick, mido.Message("note_on", channel=DRUM_CHANNEL, note=downbeat_sound, velocity=120)))
-    events.append((tick + EIGHTH // 2, mido.Message("note_off", channel=DRUM_CHANNEL, note=downbeat_sound, velocity=0)))
+        events.append((start, mido.Message("note_on", channel=channel, note=pitch, velocity=velocity)))
+        events.append((start + length, mido.Message("note_off", channel=channel, note=pitch, velocity=0)))
     midi = mido.MidiFile(type=1, ticks_per_beat=TICKS_PER_QUARTER)
     midi.tracks.append(to_track(meta))
     midi.tracks.append(to_track(events))
     return midi
+
+
+def as_beeps(notes: list[tuple[int, int, int]], rng: np.random.Generator) -> tuple[list[tuple[int, int, int]], int]:
+    """The percussion clicks as pitched beeps, the downbeat's (velocity 120) higher; (notes, GM program)."""
+    program = int(BEEP_PROGRAMS[rng.integers(len(BEEP_PROGRAMS))])
+    low = int(rng.integers(BEEP_PITCHES[0], BEEP_PITCHES[1] + 1))
+    high = low + int(BEEP_ACCENT_INTERVALS[rng.integers(len(BEEP_ACCENT_INTERVALS))])
+    return [(start, high if velocity == 120 else low, velocity) for start, _, velocity in notes], program
