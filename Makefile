@@ -114,8 +114,14 @@ default-model: setup
 	$(DANCE) data build $(DATA)/midi/pop-performed $(DATA)/chunks/pop-performed --soundfonts FluidR3_GM.sf2 --seed 13
 	mkdir -p $(DATA)/chunks/real-vg-pm-pop
 	cp -al $(DATA)/chunks/real-vg-pm/. $(DATA)/chunks/pop/. $(DATA)/chunks/pop-performed/. $(DATA)/chunks/real-vg-pm-pop/
-	$(DANCE) train phase_tcn_mel --chunks-path $(DATA)/chunks/real-vg-pm-pop -t pop -e 14 --minutes 95 -b 8 --lr 3e-4 --init checkpoints/pm/10.pt
-	$(DANCE) ship checkpoints/pop/SHIP.pt
+	@echo "press Ctrl-C once checkpoints/pop/5.pt is written"
+	-$(DANCE) train phase_tcn_mel --chunks-path $(DATA)/chunks/real-vg-pm-pop -t pop -e 14 --minutes 95 -b 8 --lr 3e-4 --init checkpoints/pm/10.pt
+	$(DANCE) data corpus $(DATA)/midi/clicks2 --songs 48 --sources metronome --seed 21
+	$(DANCE) data build $(DATA)/midi/clicks2 $(DATA)/chunks/clicks2 --seed 21
+	mkdir -p $(DATA)/chunks/real-vg-pm-pop-clicks
+	cp -al $(DATA)/chunks/real-vg-pm-pop/. $(DATA)/chunks/clicks2/. $(DATA)/chunks/real-vg-pm-pop-clicks/
+	$(DANCE) train phase_tcn_mel --chunks-path $(DATA)/chunks/real-vg-pm-pop-clicks -t popclick -e 8 --minutes 52 -b 8 --lr 1.7e-4 --init checkpoints/pop/5.pt
+	$(DANCE) ship checkpoints/popclick/SHIP.pt
 	$(MAKE) validation-eval
 
 # flux2 grown a beat head, measured but not shipped (README section 8):
