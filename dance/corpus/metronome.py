@@ -7,7 +7,7 @@ them says where the bar starts, so they would teach a guess.
 
 Some tracks are beeps instead, as digital metronomes and phone apps make them:
 a short pitched tone on a melodic channel (ocarina, flute, recorder, square or
-sine-like lead: nearly pure tones), the downbeat an octave or a fifth higher.
+sawtooth lead: plain, steady tones), the downbeat an octave or a fifth higher.
 The beep is chosen after every other draw, so a seed gives the same meters,
 tempo and rhythm with or without it."""
 
@@ -22,6 +22,7 @@ EIGHTH = TICKS_PER_QUARTER // 2
 # (downbeat sound, other beats' sound): metronome bell/click, wood blocks, claves, cowbell, side stick, hi-hat
 SOUNDS = ((34, 33), (76, 77), (75, 75), (56, 56), (37, 37), (46, 42), (81, 80))
 METER_CHOICES = ((4, 4), (3, 4), (2, 4), (6, 8), (5, 4), (7, 8), (9, 8), (12, 8))
+ACCENT_VELOCITY = 120  # the downbeat's; the other beats 80, subdivisions 45
 BEEP_SHARE = 0.4
 BEEP_PROGRAMS = (79, 73, 74, 80, 81)  # GM ocarina, flute, recorder, square lead, sawtooth lead (0-based)
 BEEP_CHANNEL = 0
@@ -48,13 +49,13 @@ def compose(seed: int) -> mido.MidiFile:
         for _ in range(max(4, int(seconds / (bar_ticks / TICKS_PER_QUARTER * 60 / quarter_bpm)))):
             beat = 0
             for k, group in enumerate(groups):
-                sound, velocity = (downbeat_sound, 120) if k == 0 else (beat_sound, 80)
+                sound, velocity = (downbeat_sound, ACCENT_VELOCITY) if k == 0 else (beat_sound, 80)
                 notes.append((tick + beat, sound, velocity))
                 if subdivide:
                     notes += [(tick + beat + e * EIGHTH, beat_sound, 45) for e in range(1, group)]
                 beat += group * EIGHTH
             tick += bar_ticks
-    notes.append((tick, downbeat_sound, 120))
+    notes.append((tick, downbeat_sound, ACCENT_VELOCITY))
     channel, length, events = DRUM_CHANNEL, EIGHTH // 2, []
     if rng.random() < BEEP_SHARE:
         notes, program = as_beeps(notes, rng)
@@ -70,8 +71,8 @@ def compose(seed: int) -> mido.MidiFile:
 
 
 def as_beeps(notes: list[tuple[int, int, int]], rng: np.random.Generator) -> tuple[list[tuple[int, int, int]], int]:
-    """The percussion clicks as pitched beeps, the downbeat's (velocity 120) higher; (notes, GM program)."""
+    """The percussion clicks as pitched beeps, the downbeat's (ACCENT_VELOCITY) higher; (notes, GM program)."""
     program = int(BEEP_PROGRAMS[rng.integers(len(BEEP_PROGRAMS))])
     low = int(rng.integers(BEEP_PITCHES[0], BEEP_PITCHES[1] + 1))
     high = low + int(BEEP_ACCENT_INTERVALS[rng.integers(len(BEEP_ACCENT_INTERVALS))])
-    return [(start, high if velocity == 120 else low, velocity) for start, _, velocity in notes], program
+    return [(start, high if velocity == ACCENT_VELOCITY else low, velocity) for start, _, velocity in notes], program
