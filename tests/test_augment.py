@@ -49,17 +49,35 @@ def test_effects_keep_onsets_on_the_labels(effect):
     chosen = {name: 1.0 for name in augment.EFFECTS if name != "dropout"} if effect == "all" else {effect: 1.0}
     out, applied = augment.augment(samples, rng, chosen)
     assert applied == list(chosen) and out.shape == samples.shape and np.all(np.isfinite(out))
+    assert_onsets_on_labels(out, bar_starts, skip_gaps=effect == "dropout")
+
+
+def assert_onsets_on_labels(out: np.ndarray, bar_starts: np.ndarray, skip_gaps: bool = False) -> None:
     flux = onset_frames(out)
-    n_frames = len(flux)
-    beats = labelled_beat_frames(bar_starts, n_frames)
+    beats = labelled_beat_frames(bar_starts, len(flux))
     misses = []
     for frame in beats[1:-1]:
         window = slice(frame - 3, frame + 4)
         peak = frame - 3 + int(np.argmax(flux[window]))
-        if effect == "dropout" and np.max(np.abs(out[frame * config.FRAME_SIZE - 400: (frame + 1) * config.FRAME_SIZE])) == 0:
+        if skip_gaps and np.max(np.abs(out[frame * config.FRAME_SIZE - 400: (frame + 1) * config.FRAME_SIZE])) == 0:
             continue  # this click fell into a gap
         misses.append(abs(peak - frame))
     assert misses and max(misses) <= 1, misses
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_impulse_responses_start_with_the_direct_sound(seed):
+    ir = augment.impulse_response(np.random.default_rng(seed))
+    assert ir[0] == 1.0 and np.argmax(np.abs(ir)) == 0 and 0.2 * config.SAMPLE_RATE <= len(ir) <= 1.2 * config.SAMPLE_RATE
+    samples, bar_starts = click_track()
+    assert_onsets_on_labels(np.convolve(samples, ir)[: len(samples)], bar_starts)
+
+
+def test_the_room_scene_applies_reverb_band_limit_and_noise_together():
+    samples, bar_starts = click_track()
+    out, applied = augment.augment(samples, np.random.default_rng(3), {"room": 1.0})
+    assert applied == list(augment.ROOM)
+    assert_onsets_on_labels(out, bar_starts)
 
 
 def test_augment_is_reproducible_and_bounded():

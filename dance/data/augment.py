@@ -4,9 +4,13 @@ the music (no pre-delay, no look-ahead, filters with a group delay far below a
 frame), so the labels stay true; `tests/test_augment.py` renders a click track
 through the whole chain and checks the onsets.
 
-Effects come from pedalboard (Spotify's audio effects library) and NumPy. Each
-is applied with its own probability, so a batch mixes clean and degraded audio;
-`EFFECTS` lists them in chain order, a room before the microphone that hears it."""
+Effects come from pedalboard (Spotify's audio effects library), SciPy and NumPy.
+Each is applied with its own probability, so a batch mixes clean and degraded
+audio; `EFFECTS` lists them in chain order, a room before the microphone that
+hears it. On top of that, a share of the chunks is heard in a room through a
+cheap microphone (`ROOM`: reverb, band limit and noise together), since drawn
+one by one the three meet in only 6 % of the chunks, while that is how a laptop
+hears a speaker across a room."""
 
 from __future__ import annotations
 
@@ -14,23 +18,51 @@ from functools import lru_cache
 
 import numpy as np
 import pedalboard
+from scipy.signal import lfilter, oaconvolve
 
 from dance import config
 
-PROBABILITY = {"reverb": 0.4, "band_limit": 0.4, "compress": 0.25, "clip": 0.1, "noise": 0.4, "hum": 0.1, "gate": 0.15, "dropout": 0.1}
+PROBABILITY = {"room": 0.25, "reverb": 0.4, "band_limit": 0.4, "compress": 0.25, "clip": 0.1, "noise": 0.4, "hum": 0.1, "gate": 0.15, "dropout": 0.1}
+
+
+ROOM = ("reverb", "band_limit", "noise")  # what a room scene applies together
 
 
 def reverb(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """An algorithmic room (Freeverb): the dry sound first, the tail after it."""
+    """A room, half the time an algorithmic one (Freeverb), half the time a
+    measured-like impulse response (`impulse_response`): the dry sound first,
+    the tail after it."""
+    if rng.random() < 0.5:
+        return oaconvolve(x, impulse_response(rng))[: len(x)]
     room = pedalboard.Reverb(room_size=rng.uniform(0.1, 0.95), damping=rng.uniform(0.1, 0.9),
                              wet_level=rng.uniform(0.05, 0.5), dry_level=rng.uniform(0.5, 1.0), width=0.0)
     return room(x, config.SAMPLE_RATE)
 
 
+def impulse_response(rng: np.random.Generator) -> np.ndarray:
+    """A room's impulse response: the direct sound at sample 0, a few early
+    reflections from the walls (1-40 ms), then a diffuse tail that dies away
+    in 0.2-1.2 s, its highs sooner than its lows (air and curtains absorb
+    them), at 10 dB above to 6 dB below the direct sound in energy."""
+    rt60 = rng.uniform(0.2, 1.2)
+    t = np.arange(int(rt60 * config.SAMPLE_RATE)) / config.SAMPLE_RATE
+    noise = rng.standard_normal(len(t))
+    lows = lfilter([0.1], [1.0, -0.9], noise)  # one pole near 270 Hz at 16 kHz
+    highs = noise - lows
+    tail = lows * np.exp(-6.91 * t / rt60) + highs * np.exp(-6.91 * t / (rt60 * rng.uniform(0.3, 0.8)))
+    tail *= np.minimum(1.0, t / rng.uniform(0.005, 0.03))  # the diffuse tail builds up after the first reflections
+    for _ in range(int(rng.integers(3, 9))):
+        tail[int(rng.uniform(0.001, 0.04) * config.SAMPLE_RATE)] += rng.uniform(0.1, 0.6) * rng.choice([-1.0, 1.0])
+    ir = tail * np.sqrt(10 ** (rng.uniform(-10, 6) / 10) / np.sum(tail**2))
+    ir[0] = 1.0
+    return ir.astype(np.float32)
+
+
 def band_limit(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A phone, laptop microphone or small speaker: no lows, few highs."""
-    board = pedalboard.Pedalboard([pedalboard.HighpassFilter(rng.uniform(100, 500)),
-                                   pedalboard.LowpassFilter(rng.uniform(2500, 7500))])
+    """A phone, laptop microphone or small speaker: no lows, few highs, the
+    edges gentle (6 dB an octave) or as steep as a tiny speaker's (12)."""
+    low, high, order = rng.uniform(100, 500), rng.uniform(2500, 7500), 2 if rng.random() < 0.5 else 1
+    board = pedalboard.Pedalboard([f for _ in range(order) for f in (pedalboard.HighpassFilter(low), pedalboard.LowpassFilter(high))])
     return board(x, config.SAMPLE_RATE)
 
 
@@ -114,8 +146,11 @@ EFFECTS = {"reverb": reverb, "band_limit": band_limit, "compress": compress, "cl
 
 def augment(x: np.ndarray, rng: np.random.Generator, probability: dict[str, float] = PROBABILITY) -> tuple[np.ndarray, list[str]]:
     """float32 mono at SAMPLE_RATE -> (augmented copy, effects applied), the
-    level brought back to the input's and limited to [-1, 1]."""
-    applied = [name for name in EFFECTS if rng.random() < probability.get(name, 0.0)]
+    level brought back to the input's and limited to [-1, 1]. `probability`
+    holds each effect's, and the room scene's under "room"."""
+    in_room = rng.random() < probability.get("room", 0.0)
+    drawn = {name: rng.random() < probability.get(name, 0.0) for name in EFFECTS}
+    applied = [name for name in EFFECTS if drawn[name] or (in_room and name in ROOM)]
     y = x.astype(np.float32)
     for name in applied:
         y = EFFECTS[name](y, rng).astype(np.float32)
