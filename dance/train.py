@@ -23,6 +23,7 @@ from torch.utils.data import BatchSampler, ConcatDataset, DistributedSampler, Ra
 from tqdm import tqdm
 
 from dance import config
+from dance.data.augment import describe_shares
 from dance.data.dataset import ChunkDataset, split_by_song
 from dance.data.formats import find_chunks
 from dance.data.labels import future_phase
@@ -230,6 +231,7 @@ def train(o: Options) -> Path:
         print(f"{o.model}: {sum(p.numel() for p in model.parameters()):,} parameters; "
               f"{len(train_set)} training and {len(validation_set)} validation chunks; device {device}, {world} process(es)"
               + (f"; {o.mix_share:.0%} of each batch from the {len(train_set.datasets[1])} chunks in {o.mix_chunks}" if o.mix_chunks else ""))
+        print(f"acoustic augmentation, share of training chunks: {describe_shares()}" if o.augment else "no acoustic augmentation")
 
     epoch = start_epoch
     while epoch <= planned:

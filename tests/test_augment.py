@@ -85,3 +85,14 @@ def test_augment_is_reproducible_and_bounded():
     a, applied_a = augment.augment(samples, np.random.default_rng(9))
     b, applied_b = augment.augment(samples, np.random.default_rng(9))
     assert applied_a == applied_b and np.array_equal(a, b) and np.abs(a).max() <= 1.0
+
+
+def test_expected_shares_match_the_draws():
+    """The shares `dance train` prints are what the chain applies."""
+    samples, _ = click_track(0.5)
+    rng = np.random.default_rng(11)
+    draws = [augment.augment(samples, rng)[1] for _ in range(1500)]
+    for name, share in augment.expected_shares().items():
+        seen = np.mean([not applied if name == "clean" else name in applied for applied in draws])
+        assert abs(seen - share) < 0.04, (name, seen, share)
+    assert augment.describe_shares().startswith("reverb 55%, band_limit 55%")

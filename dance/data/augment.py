@@ -136,6 +136,20 @@ def dropout(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return x
 
 
+def expected_shares(probability: dict[str, float] = PROBABILITY) -> dict[str, float]:
+    """The share of training chunks each effect reaches (the room scene's
+    included), and under "clean" the share that passes untouched."""
+    room = probability.get("room", 0.0)
+    shares = {name: 1 - (1 - probability.get(name, 0.0)) * (1 - (room if name in ROOM else 0.0)) for name in EFFECTS}
+    shares["clean"] = (1 - room) * float(np.prod([1 - probability.get(name, 0.0) for name in EFFECTS]))
+    return shares
+
+
+def describe_shares(probability: dict[str, float] = PROBABILITY) -> str:
+    """One line for a training log: 'reverb 55%, band_limit 55%, ..., clean 8%'."""
+    return ", ".join(f"{name} {share:.0%}" for name, share in expected_shares(probability).items())
+
+
 def rms(x: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
 
