@@ -121,7 +121,8 @@ default-model: setup
 	mkdir -p $(DATA)/chunks/real-vg-pm-pop-clicks
 	cp -al $(DATA)/chunks/real-vg-pm-pop/. $(DATA)/chunks/clicks2/. $(DATA)/chunks/real-vg-pm-pop-clicks/
 	$(DANCE) train phase_tcn_mel --chunks-path $(DATA)/chunks/real-vg-pm-pop-clicks -t popclick -e 8 --minutes 52 -b 8 --lr 1.7e-4 --init checkpoints/pop/5.pt
-	$(DANCE) ship checkpoints/popclick/5.pt
+	$(DANCE) train phase_tcn_mel --chunks-path $(DATA)/chunks/real-vg-pm-pop-clicks -t room -e 7 --minutes 68 -b 8 --lr 1.2e-4 --init checkpoints/popclick/5.pt
+	$(DANCE) ship checkpoints/room/6.pt
 	$(MAKE) validation-eval
 
 # flux2 grown a beat head, measured but not shipped (README section 8):
