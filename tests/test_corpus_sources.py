@@ -161,8 +161,8 @@ def test_some_click_tracks_are_beeps_with_a_higher_downbeat(tmp_path):
         pitched = [n for n in song.notes if n.channel == metronome.BEEP_CHANNEL]
         kinds.add(bool(pitched))
         if pitched:
-            downbeats = {n.pitch for n in pitched if n.velocity == 120}
-            others = {n.pitch for n in pitched if n.velocity < 120}
+            downbeats = {n.pitch for n in pitched if n.velocity == metronome.ACCENT_VELOCITY}
+            others = {n.pitch for n in pitched if n.velocity < metronome.ACCENT_VELOCITY}
             assert len(downbeats) == 1 and len(others) == 1 and min(downbeats) > max(others)
             assert len(pitched) == len(song.notes)  # no percussion left under the beeps
     assert kinds == {True, False}
