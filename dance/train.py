@@ -130,6 +130,15 @@ def setup_distributed() -> tuple[int, int, torch.device]:
     return 0, 1, device
 
 
+def leave_distributed(world: int) -> None:
+    """Tear the process group down together, after rank 0 has written its
+    checkpoint: a CI run once saw rank 1 abort (SIGABRT) while rank 0 was still
+    saving, the ranks having reached the teardown apart."""
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def load_data(o: Options) -> tuple[ChunkDataset | ConcatDataset, ChunkDataset]:
     """(training set, validation set); with --mix-chunks the training set is
     the corpus's training chunks followed by all of the user's chunks."""
@@ -190,8 +199,7 @@ def train(o: Options) -> Path:
             if rank == 0:
                 print(f"nothing to do: {resume} has already trained {start_epoch - 1} epoch(s) and the schedule has {planned}; "
                       f"raise -e to train further" + ("" if o.resume else ", or add --restart to start again"))
-            if world > 1:
-                dist.destroy_process_group()
+            leave_distributed(world)
             return resume
         if rank == 0 and not o.resume:
             print(f"resuming {out} from {resume} (epoch {start_epoch - 1} done); --restart starts again from epoch 1")
@@ -270,8 +278,7 @@ def train(o: Options) -> Path:
             loss_curve_picture(out / "loss.csv", out / "loss.png")
             print(f"epoch {epoch}: train {total / max(1, count):.4f}  validation {validation:.4f}  -> {out / f'{epoch}.pt'}")
         epoch += 1
-    if world > 1:
-        dist.destroy_process_group()
+    leave_distributed(world)
     return out / f"{planned}.pt"
 
 
