@@ -141,9 +141,6 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mix-share", type=float, default=0.5, metavar="S", help="share of each batch, on average, drawn from --mix-chunks (default %(default)s)")
     p.add_argument("--hparam", action="append", default=[], metavar="NAME=VALUE",
                    help="a model hyperparameter for a new model, repeatable, e.g. --hparam channels=96 --hparam onset_flux=true (see the model's class for names); with --init it changes the init checkpoint's, keeping every weight that still fits (--hparam beats=true adds a beat head, recurrent=gru a GRU tail, recurrent=resonator a resonator tail)")
-    p.add_argument("--rate-loss", type=float, default=0.0, metavar="W",
-                   help="also teach each head's rate (bars or beats per second, what the anticipation turns the phase by) the labels' rate directly, "
-                        "weighted W against the phase loss (squared log ratio; default %(default)s: the rate learns only through the anticipation)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
     p.add_argument("--checkpoints", type=Path, default=Path("checkpoints"), help="checkpoint root folder (default %(default)s)")
     p.add_argument("--loader-threads", type=int, default=1, metavar="N", help="threads that decode and augment the chunks beside the training step (default %(default)s); "
@@ -260,8 +257,7 @@ def run_train(args: argparse.Namespace) -> None:
                       validation_fraction=args.validation_fraction, dataset_size=args.dataset_size,
                       resume=args.resume, restart=args.restart, seed=args.seed, checkpoints=args.checkpoints, loader_threads=args.loader_threads,
                       init=args.init, augment=not args.no_augment, hparams=parse_hparams(args.hparam), bf16=args.bf16,
-                      mix_chunks=args.mix_chunks, mix_share=args.mix_share, minutes=args.minutes,
-                      rate_weight=args.rate_loss)
+                      mix_chunks=args.mix_chunks, mix_share=args.mix_share, minutes=args.minutes)
     print(f"last checkpoint: {train(options)}")
 
 

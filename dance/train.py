@@ -26,7 +26,7 @@ from dance import config
 from dance.data.augment import describe_shares
 from dance.data.dataset import ChunkDataset, split_by_song
 from dance.data.formats import find_chunks
-from dance.data.labels import future_phase, phase_rate
+from dance.data.labels import future_phase
 from dance.data.loader import Batches
 from dance.errors import DanceError
 from dance.model import selector
@@ -63,7 +63,6 @@ class Options:
     hparams: dict | None = None
     bf16: bool = False  # bfloat16 autocast for the network (fast on CPUs with AMX or AVX-512 BF16, and on GPUs); the log-mel stays float32
     minutes: float | None = None  # a time budget: after epoch 1, the schedule shrinks to the epochs that fit (at most `epochs`)
-    rate_weight: float = 0.0  # weight of the direct rate loss (rate_loss); 0: the rates learn only through the anticipation
 
 
 BEAT_LOSS_WEIGHT = 0.5  # the beat phase helps the bar phase; the bar phase is what the model is for
@@ -78,21 +77,10 @@ def phase_loss(prediction: torch.Tensor, target_phase: torch.Tensor, warmup_fram
     return ((direction - target) ** 2)[:, warmup_frames:].mean()
 
 
-def rate_loss(predicted: torch.Tensor, labels: torch.Tensor, warmup_frames: int) -> torch.Tensor:
-    """Squared log ratio of the predicted rate [B, T] to the labels' rate over
-    the next ANTICIPATION_MAX seconds: half the tempo costs what double does."""
-    target = phase_rate(labels, predicted.shape[1]).to(predicted.device).clamp_min(1e-2)
-    return ((predicted.clamp_min(1e-4).log() - target.log()) ** 2)[:, warmup_frames:].mean()
-
-
-def batch_step(model, frames, bar_labels, beat_labels, anticipation: float, warmup_frames: int, gain_db=None, bf16: bool = False,
-               rate_weight: float = 0.0):
+def batch_step(model, frames, bar_labels, beat_labels, anticipation: float, warmup_frames: int, gain_db=None, bf16: bool = False):
     """Loss of one batch at one anticipation; random gain per sequence when
     given. A model with a beat head also learns the beat phase, on the chunks
-    that have beat labels (the others hold NaN). With `rate_weight`, each
-    head's rate also learns the labels' rate directly (without it, the rate
-    learns only from how far the anticipation turns the phase, and nothing at
-    anticipation 0)."""
+    that have beat labels (the others hold NaN)."""
     device = next(model.parameters()).device
     frames = frames.to(device, non_blocking=True)
     if gain_db is not None:
@@ -100,19 +88,14 @@ def batch_step(model, frames, bar_labels, beat_labels, anticipation: float, warm
         frames = (frames * gain.to(device)).clamp(-1.0, 1.0)
     a = torch.full((frames.shape[0],), anticipation, device=device)
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-        prediction, _ = model(frames, a, with_rates=rate_weight > 0)
+        prediction, _ = model(frames, a)
     prediction = prediction.float()
-    heads = prediction.shape[-1] // (3 if rate_weight > 0 else 2)  # [sin, cos] per head, then a rate per head
     loss = phase_loss(prediction[..., :2], future_phase(bar_labels, anticipation, config.CHUNK_FRAMES).to(device), warmup_frames)
-    if rate_weight > 0:
-        loss = loss + rate_weight * rate_loss(prediction[..., 2 * heads], bar_labels, warmup_frames)
-    if heads == 2:
+    if prediction.shape[-1] == 4:
         known = torch.isfinite(beat_labels).all(dim=1)
         if known.any():
-            beat = prediction[known.to(device)]
-            loss = loss + BEAT_LOSS_WEIGHT * phase_loss(beat[..., 2:4], future_phase(beat_labels[known], anticipation, config.CHUNK_FRAMES).to(device), warmup_frames)
-            if rate_weight > 0:
-                loss = loss + BEAT_LOSS_WEIGHT * rate_weight * rate_loss(beat[..., 2 * heads + 1], beat_labels[known], warmup_frames)
+            beat_target = future_phase(beat_labels[known], anticipation, config.CHUNK_FRAMES).to(device)
+            loss = loss + BEAT_LOSS_WEIGHT * phase_loss(prediction[known.to(device)][..., 2:], beat_target, warmup_frames)
     return loss
 
 
@@ -271,7 +254,7 @@ def train(o: Options) -> Path:
         bar = tqdm(loader, desc=f"epoch {epoch}/{planned}", unit="batch", disable=rank != 0, dynamic_ncols=True)
         for frames, bar_labels, beat_labels in bar:
             anticipation = float(torch.rand(1, generator=anticipation_rng)) * config.ANTICIPATION_MAX
-            loss = batch_step(model, frames, bar_labels, beat_labels, anticipation, warmup, o.gain_db, o.bf16, o.rate_weight)
+            loss = batch_step(model, frames, bar_labels, beat_labels, anticipation, warmup, o.gain_db, o.bf16)
             if not torch.isfinite(loss):
                 raise TrainingError(f"loss became {loss.item()} in epoch {epoch}; the last good checkpoint in {out} is kept")
             optimizer.zero_grad(set_to_none=True)

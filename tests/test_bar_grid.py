@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from dance.data.labels import chunk_labels, future_phase, phase_at, phase_rate
+from dance.data.labels import chunk_labels, future_phase, phase_at
 from dance.data.midi import SkipSong, read_song
 from tests.midi_helpers import TPB, steady_notes, write_midi
 
@@ -57,17 +57,6 @@ def test_future_phase_interpolates_around_the_circle():
     assert halfway[0] == pytest.approx(0.96, abs=1e-6)
     whole = future_phase(np.stack([labels, labels]), anticipation=0.04, n_frames=3).numpy()
     np.testing.assert_allclose(whole, [[0.02, 0.06, 0.1]] * 2, atol=1e-6)
-
-
-def test_phase_rate_is_the_turns_per_second_over_the_next_half_second_across_downbeats():
-    starts = np.concatenate([np.arange(0.0, 10.0, 2.0), 10.0 + np.arange(0.0, 30.0, 1.0)])  # 0.5 bars/s, then 1 bar/s from 10 s
-    labels = chunk_labels(starts, music_start=0.0, factor=1.0)
-    rate = phase_rate(labels[None], n_frames=1600)[0].numpy()
-    np.testing.assert_allclose(rate[:400], 0.5, atol=1e-4)  # several downbeats (0.98 -> 0.02) lie in here
-    np.testing.assert_allclose(rate[600:], 1.0, atol=1e-4)
-    assert 0.5 < rate[490] < 1.0  # its half second straddles the change at 10 s
-    with pytest.raises(ValueError, match="run past"):
-        phase_rate(labels[None], n_frames=1630)
 
 
 @pytest.mark.parametrize("kwargs, reason", [

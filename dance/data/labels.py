@@ -71,17 +71,12 @@ def chunk_labels(starts: np.ndarray, music_start: float, factor: float) -> np.nd
     return phase_at(times, starts).astype(np.float32)
 
 
-def unwrapped_phase(labels: torch.Tensor) -> torch.Tensor:
-    """labels [..., L] in [0, 1) -> float64 turns that never jump back at a downbeat."""
-    labels = torch.as_tensor(labels, dtype=torch.float64)
-    step = torch.diff(labels, dim=-1)
-    return torch.cat([labels[..., :1], labels[..., :1] + torch.cumsum(step - torch.round(step), dim=-1)], dim=-1)
-
-
 def future_phase(labels: torch.Tensor, anticipation: float, n_frames: int) -> torch.Tensor:
     """phase(t + anticipation) for the first n_frames frames of labels [..., L],
     interpolated on the circle (0.98 -> 0.02 passes through 0, not 0.5)."""
-    unwrapped = unwrapped_phase(labels)
+    labels = torch.as_tensor(labels, dtype=torch.float64)
+    step = torch.diff(labels, dim=-1)
+    unwrapped = torch.cat([labels[..., :1], labels[..., :1] + torch.cumsum(step - torch.round(step), dim=-1)], dim=-1)
     shift = anticipation / config.FRAME_SECONDS
     whole, fraction = int(shift // 1), shift % 1
     if whole + n_frames >= labels.shape[-1] and fraction > 0 or whole + n_frames > labels.shape[-1]:
@@ -89,14 +84,3 @@ def future_phase(labels: torch.Tensor, anticipation: float, n_frames: int) -> to
     now = unwrapped[..., whole: whole + n_frames]
     later = unwrapped[..., whole + 1: whole + 1 + n_frames] if fraction > 0 else now
     return torch.remainder(now + fraction * (later - now), 1.0).float()
-
-
-def phase_rate(labels: torch.Tensor, n_frames: int) -> torch.Tensor:
-    """Turns per second over the ANTICIPATION_MAX seconds after each of the
-    first n_frames frames of labels [..., L]: the rate that carries the phase
-    now to the phase that far ahead, which is what a model's rate is for."""
-    span = round(config.ANTICIPATION_MAX / config.FRAME_SECONDS)
-    if span + n_frames > labels.shape[-1]:
-        raise ValueError(f"{n_frames} frames and {span} more run past the {labels.shape[-1]} labels")
-    unwrapped = unwrapped_phase(labels)
-    return ((unwrapped[..., span: span + n_frames] - unwrapped[..., :n_frames]) / (span * config.FRAME_SECONDS)).float()

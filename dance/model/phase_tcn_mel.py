@@ -169,12 +169,11 @@ class PhaseTCNMel(nn.Module):
         return torch.zeros(batch, sum(self.state_sizes))
 
     def forward(self, frames: torch.Tensor, anticipation: torch.Tensor,
-                state: torch.Tensor | None = None, with_rates: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+                state: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """frames [B, T, FRAME_SIZE] raw audio in [-1, 1], anticipation [B] in
         seconds, state [B, S] (None: silence before the first frame)
         -> [B, T, 2] = [sin, cos] of the bar phase at each frame's end + anticipation
-        ([B, T, 4] with the beat phase's after it, with `beats`), new state.
-        `with_rates` (training) appends each head's rate in turns per second."""
+        ([B, T, 4] with the beat phase's after it, with `beats`), new state."""
         batch = frames.shape[0]
         if state is None:
             state = self.initial_state(batch).to(frames)
@@ -194,8 +193,7 @@ class PhaseTCNMel(nn.Module):
         if self.tail is not None:
             x, hidden = self.tail(x, parts[-1])
             new_states.append(hidden)
-        heads = [self.head(x)] + ([self.beat_head(x)] if self.beat_head is not None else [])
-        outputs = [ahead(head, anticipation) for head in heads]
-        if with_rates:
-            outputs.append(torch.stack([F.softplus(head[:, 2]) for head in heads], dim=2))
+        outputs = [ahead(self.head(x), anticipation)]
+        if self.beat_head is not None:
+            outputs.append(ahead(self.beat_head(x), anticipation))
         return torch.cat(outputs, dim=2), torch.cat(new_states, dim=1)
