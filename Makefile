@@ -131,7 +131,6 @@ beat-model: setup
 	$(DANCE) data relabel $(DATA)/chunks/real --midi $(DATA)/midi/real $(DATA)/midi/clicks
 	$(DANCE) train phase_tcn_mel --chunks-path $(DATA)/chunks/real -t beats -e 26 -b 8 --lr 1e-3 --init checkpoints/flux2/$(SHIP_EPOCH).pt --hparam beats=true
 	$(PY) bench/devbench.py score --model checkpoints/beats/26.pt --no-anchors --out results/devbench/beats
-	$(PY) bench/snap_to_beats.py --model checkpoints/beats/26.pt
 
 # Three model variants under one training budget, scored on the development benchmark
 # (README section 8; about 1 h 30 min on 2 CPU cores), and the fine-tuning recipe's

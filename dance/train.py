@@ -88,7 +88,7 @@ def batch_step(model, frames, bar_labels, beat_labels, anticipation: float, warm
         frames = (frames * gain.to(device)).clamp(-1.0, 1.0)
     a = torch.full((frames.shape[0],), anticipation, device=device)
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-        prediction, _ = model(frames, a)
+        prediction, _ = model(frames, a, snap=False)
     prediction = prediction.float()
     loss = phase_loss(prediction[..., :2], future_phase(bar_labels, anticipation, config.CHUNK_FRAMES).to(device), warmup_frames)
     if prediction.shape[-1] == 4:

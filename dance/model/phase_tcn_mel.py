@@ -19,6 +19,9 @@ With `beats`, a second head of the same form predicts the beat phase (0 on
 every beat, README "Conventions") and the beat rate: the beat is the denser,
 easier signal, and learning both from one trunk anchors the bar. The output
 is then [sin, cos] of the bar phase followed by [sin, cos] of the beat phase.
+With `beat_snap` (on unless told otherwise) the bar phase is then snapped to
+the beat phase where the two agree on the beats per bar
+(dance/model/snap.py); the loss sees the heads' own phases (`snap=False`).
 
 With `recurrent`, a recurrent tail as wide as the network follows the
 convolutions (residual, its state carried like the convolutions' context): the
@@ -41,6 +44,7 @@ from torch.nn import functional as F
 from dance import config
 from dance.model.frontend import CausalLogMel
 from dance.model.resonator import resonate
+from dance.model.snap import BeatSnap
 
 TAILS = ("gru", "resonator")
 RESONATOR_RATES_HZ = (0.1, 4.0)  # where the resonators start: bar rates of slow ballads to beat rates of fast songs
@@ -135,7 +139,7 @@ class ResonatorTail(nn.Module):
 class PhaseTCNMel(nn.Module):
     def __init__(self, channels: int = 64, kernel: int = 3, layers: int = 9, n_mels: int = 64,
                  n_fft: int = 512, dropout: float = 0.1, onset_flux: bool = False, beats: bool = False,
-                 recurrent: str | bool = "", resonators: int | None = None):
+                 recurrent: str | bool = "", resonators: int | None = None, beat_snap: bool = True):
         super().__init__()
         if isinstance(recurrent, bool):  # checkpoints before the resonator said true for the GRU
             recurrent = "gru" if recurrent else ""
@@ -144,7 +148,7 @@ class PhaseTCNMel(nn.Module):
         if resonators and recurrent != "resonator":
             raise ValueError(f"resonators={resonators} needs recurrent='resonator'")
         self.hparams = dict(channels=channels, kernel=kernel, layers=layers, n_mels=n_mels, n_fft=n_fft, dropout=dropout,
-                            onset_flux=onset_flux, beats=beats, recurrent=recurrent, resonators=resonators)
+                            onset_flux=onset_flux, beats=beats, recurrent=recurrent, resonators=resonators, beat_snap=beat_snap)
         self.frontend = CausalLogMel(n_fft=n_fft, n_mels=n_mels)
         self.onset_flux = onset_flux
         self.input = nn.Conv1d(n_mels * (2 if onset_flux else 1), channels, 1)
@@ -156,10 +160,13 @@ class PhaseTCNMel(nn.Module):
             self.tail = ResonatorTail(channels, resonators)
         self.head = phase_head(channels)
         self.beat_head = phase_head(channels) if beats else None
+        self.snap = BeatSnap() if beats and beat_snap else None
         self.channels = channels
         self.state_sizes = [self.frontend.history + (n_mels if onset_flux else 0)] + [channels * b.conv.context for b in self.blocks]
         if self.tail is not None:
             self.state_sizes.append(self.tail.state_size)
+        if self.snap is not None:
+            self.state_sizes.append(self.snap.state_size)
 
     @property
     def receptive_field_frames(self) -> int:
@@ -169,11 +176,12 @@ class PhaseTCNMel(nn.Module):
         return torch.zeros(batch, sum(self.state_sizes))
 
     def forward(self, frames: torch.Tensor, anticipation: torch.Tensor,
-                state: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                state: torch.Tensor | None = None, snap: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """frames [B, T, FRAME_SIZE] raw audio in [-1, 1], anticipation [B] in
         seconds, state [B, S] (None: silence before the first frame)
         -> [B, T, 2] = [sin, cos] of the bar phase at each frame's end + anticipation
-        ([B, T, 4] with the beat phase's after it, with `beats`), new state."""
+        ([B, T, 4] with the beat phase's after it, with `beats`), new state.
+        `snap=False` (training) gives the bar head's phase as it is."""
         batch = frames.shape[0]
         if state is None:
             state = self.initial_state(batch).to(frames)
@@ -191,9 +199,14 @@ class PhaseTCNMel(nn.Module):
             x, block_state = block(x, part.reshape(batch, self.channels, block.conv.context))
             new_states.append(block_state.reshape(batch, -1))
         if self.tail is not None:
-            x, hidden = self.tail(x, parts[-1])
+            x, hidden = self.tail(x, parts[len(self.blocks) + 1])
             new_states.append(hidden)
-        outputs = [ahead(self.head(x), anticipation)]
-        if self.beat_head is not None:
-            outputs.append(ahead(self.beat_head(x), anticipation))
-        return torch.cat(outputs, dim=2), torch.cat(new_states, dim=1)
+        bar = ahead(self.head(x), anticipation)
+        if self.beat_head is None:
+            return bar, torch.cat(new_states, dim=1)
+        beat = ahead(self.beat_head(x), anticipation)
+        if self.snap is not None:
+            snapped, snap_state = self.snap(bar, beat, parts[-1])
+            bar = snapped if snap else bar
+            new_states.append(snap_state)
+        return torch.cat([bar, beat], dim=2), torch.cat(new_states, dim=1)
