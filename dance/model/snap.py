@@ -5,9 +5,9 @@ The beat head times its beats more precisely than the bar head times its
 downbeats (the beat is the denser signal), so once the two agree on how many
 beats make a bar, the bar phase is rebuilt as (beat number + beat phase) /
 beats per bar. Beats per bar is the ratio of the two phases' mean advance over
-the last SECONDS (a leaky average, run by the resonator code with no turn);
-where it is not within TOLERANCE of a whole number from 2 to MAX_BEATS, or the
-bar barely moves, the bar head's phase passes through unchanged. The output
+the last SECONDS (a leaky average); where it is not within TOLERANCE of a
+whole number from 2 to MAX_BEATS, or the bar barely moves, the bar head's
+phase passes through unchanged. The output
 vector keeps the bar head's length, so the confidence is the bar head's.
 
 Weightless: it runs after the heads, in streaming and whole-sequence passes
@@ -23,12 +23,12 @@ import torch
 from torch import nn
 
 from dance import config
-from dance.model.resonator import resonate
 
 SECONDS = 2.0  # time constant of the mean advances
 TOLERANCE = 0.25  # beats: how far from a whole number of beats per bar the ratio may be
 MAX_BEATS = 12
 MIN_BAR_RATE = 0.1  # bars per second: below it the ratio means nothing
+BLOCK = 500  # frames the leaky average takes in one closed-form step (its growth exp(BLOCK / 100) stays far inside float32)
 
 
 def turns(vector: torch.Tensor) -> torch.Tensor:
@@ -36,17 +36,28 @@ def turns(vector: torch.Tensor) -> torch.Tensor:
     return torch.remainder(torch.atan2(vector[..., 0], vector[..., 1]) / (2 * math.pi), 1.0)
 
 
+def leaky_mean(x: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
+    """m[t] = g * m[t-1] + (1 - g) * x[t] over x [B, C, T] from m[-1] = start [B, C],
+    g = exp(-1 / (SECONDS * frames per second)): within a block,
+    m[t] = g^(t+1) * (start + (1 - g) * sum_s x[s] / g^(s+1))."""
+    log_gate = -1.0 / (SECONDS * config.FRAMES_PER_SECOND)
+    means = []
+    for block in torch.split(x, BLOCK, dim=2) if x.shape[2] > BLOCK else [x]:  # the exported graph (a few frames a call): no Split
+        gate_powers = torch.exp(log_gate * torch.cumsum(torch.ones_like(block[0, 0]), 0))  # g^1 .. g^T, from the input's shape (traceable)
+        mean = gate_powers * (start[:, :, None] + (1 - math.exp(log_gate)) * torch.cumsum(block / gate_powers, dim=2))
+        means.append(mean)
+        start = mean[:, :, -1]
+    return torch.cat(means, dim=2)
+
+
 class BeatSnap(nn.Module):
     state_size = 4  # last bar and beat phase, mean bar and beat advance per frame
 
     def forward(self, bar: torch.Tensor, beat: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """bar, beat [B, T, 2] (sin, cos), state [B, 4] -> the bar [B, T, 2] snapped, the new state."""
-        phases = torch.stack([turns(bar), turns(beat)], dim=1)  # [B, 2, T]
+        phases = turns(torch.stack([bar, beat], dim=1))  # [B, 2, T]
         previous = torch.cat([state[:, :2, None], phases[:, :, :-1]], dim=2)
-        advance = torch.remainder(phases - previous + 0.5, 1.0) - 0.5
-        log_gate = -1.0 / (SECONDS * config.FRAMES_PER_SECOND)
-        mean, _ = resonate(torch.full_like(advance, log_gate), advance * (1 - math.exp(log_gate)), torch.zeros_like(advance),
-                           torch.zeros(2, device=bar.device), state[:, 2:], torch.zeros_like(state[:, 2:]))
+        mean = leaky_mean(torch.remainder(phases - previous + 0.5, 1.0) - 0.5, state[:, 2:])
         bar_rate, beat_rate = mean.unbind(dim=1)  # turns per frame, [B, T]
         ratio = beat_rate / bar_rate.clamp_min(1e-9)
         beats = torch.round(ratio)
