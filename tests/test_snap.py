@@ -9,17 +9,13 @@ import pytest
 import torch
 
 from dance import config
+from dance.metrics import circular_distance
 from dance.model.snap import BeatSnap, turns
 
 
 def vectors(phase: np.ndarray, length: float = 0.8) -> torch.Tensor:
     angle = torch.from_numpy(2 * np.pi * phase).float()
     return torch.stack([length * torch.sin(angle), length * torch.cos(angle)], dim=-1)[None]  # [1, T, 2]
-
-
-def circular(p, q) -> np.ndarray:
-    d = np.abs(np.asarray(p) - np.asarray(q)) % 1.0
-    return np.minimum(d, 1.0 - d)
 
 
 SECONDS = 20
@@ -33,7 +29,7 @@ def test_the_beat_heads_timing_replaces_the_bar_heads_once_they_agree():
     beat = (4 * TRUE_BAR) % 1.0
     out, _ = BeatSnap()(vectors(late_bar), vectors(beat), torch.zeros(1, BeatSnap.state_size))
     settled = TIME > 3.0
-    assert circular(turns(out[0]).numpy(), TRUE_BAR)[settled].max() < 1e-3
+    assert circular_distance(turns(out[0]).numpy(), TRUE_BAR)[settled].max() < 1e-3
     assert torch.allclose(out.norm(dim=-1), torch.full((1, len(TIME)), 0.8))  # the bar head's confidence
 
 
@@ -61,4 +57,4 @@ def test_streaming_matches_the_whole_sequence():
             out, state = snap(vectors(bar[start: start + block]), vectors(beat[start: start + block]), state)
             parts.append(out)
         assert torch.max(torch.abs(torch.cat(parts, dim=1) - whole)) < 1e-4
-    assert not math.isclose(float(circular(turns(whole[0]).numpy(), bar).mean()), 0.0, abs_tol=1e-4)  # it did snap
+    assert not math.isclose(float(circular_distance(turns(whole[0]).numpy(), bar).mean()), 0.0, abs_tol=1e-4)  # it did snap

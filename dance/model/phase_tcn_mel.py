@@ -181,7 +181,8 @@ class PhaseTCNMel(nn.Module):
         seconds, state [B, S] (None: silence before the first frame)
         -> [B, T, 2] = [sin, cos] of the bar phase at each frame's end + anticipation
         ([B, T, 4] with the beat phase's after it, with `beats`), new state.
-        `snap=False` (training) gives the bar head's phase as it is."""
+        `snap=False` (training) gives the bar head's phase as it is and passes
+        the snap's state through unchanged."""
         batch = frames.shape[0]
         if state is None:
             state = self.initial_state(batch).to(frames)
@@ -206,7 +207,8 @@ class PhaseTCNMel(nn.Module):
             return bar, torch.cat(new_states, dim=1)
         beat = ahead(self.beat_head(x), anticipation)
         if self.snap is not None:
-            snapped, snap_state = self.snap(bar, beat, parts[-1])
-            bar = snapped if snap else bar
+            snap_state = parts[-1]  # training reads no state back: the snap's work is skipped there
+            if snap:
+                bar, snap_state = self.snap(bar, beat, snap_state)
             new_states.append(snap_state)
         return torch.cat([bar, beat], dim=2), torch.cat(new_states, dim=1)

@@ -7,8 +7,8 @@ beats make a bar, the bar phase is rebuilt as (beat number + beat phase) /
 beats per bar. Beats per bar is the ratio of the two phases' mean advance over
 the last SECONDS (a leaky average); where it is not within TOLERANCE of a
 whole number from 2 to MAX_BEATS, or the bar barely moves, the bar head's
-phase passes through unchanged. The output
-vector keeps the bar head's length, so the confidence is the bar head's.
+phase passes through unchanged. The output vector keeps the bar head's
+length, so the confidence is the bar head's.
 
 Weightless: it runs after the heads, in streaming and whole-sequence passes
 alike (its state is the last two phases and the two averages), and training
