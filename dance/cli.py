@@ -38,6 +38,9 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("source", type=Path, help="folder of .mid/.midi files (searched recursively)")
     p.add_argument("out", type=Path, help="folder for the performed MIDI files")
     p.add_argument("--seed", type=int, default=0, help="random seed; each file's performance follows from it and the file's path (default %(default)s)")
+    p.add_argument("--exclude", action="append", default=[], metavar="REGEX",
+                   help="leave out files whose path under SOURCE matches this regular expression (case-insensitive; repeat for several), "
+                   "e.g. --exclude '^Video Games/' --exclude 'funkytown'")
 
     p = steps.add_parser("corpus", help="write the embedded default MIDI corpus (generator, MMA grooves, music21 pieces, click tracks), performed",
                          description="Write the embedded default corpus from four sources: procedural songs (every meter, tempo steps and ramps, meter changes, pickups), MMA accompaniments (about 1,100 grooves), real compositions from the music21 corpus (chorales, fiddle tunes, Renaissance polyphony, madrigals, quartets, folk songs; only the training collections) and accented click tracks. "
@@ -93,7 +96,7 @@ def run_data(args: argparse.Namespace) -> None:
         print(f"{count} MIDI files in {args.out}")
     elif args.step == "perform":
         from dance.corpus.default import perform_folder
-        print(f"{perform_folder(args.source, args.out, args.seed)} MIDI files in {args.out}")
+        print(f"{perform_folder(args.source, args.out, args.seed, args.exclude)} MIDI files in {args.out}")
     elif args.step in ("render", "build"):
         run = pipeline.render if args.step == "render" else pipeline.build
         run(args.midi, args.out, args.soundfonts, args.workers, args.seed, args.jitter)

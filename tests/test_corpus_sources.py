@@ -151,6 +151,19 @@ def test_perform_folder_keeps_every_bar_and_meter_and_skips_a_corrupt_file(tmp_p
     assert perform_folder(source, out, seed=3) == 1 and (out / "album" / "piece.mid").read_bytes() == first  # a rerun keeps it
 
 
+def test_perform_folder_leaves_out_what_exclude_matches(tmp_path):
+    from dance.corpus.default import perform_folder
+    source = tmp_path / "collection"
+    for relative in ("Band/Song One.mid", "Band/Funkytown.mid", "Video Games/Level 1.mid", "Video Games/SRB2/Zone.mid"):
+        (source / relative).parent.mkdir(parents=True, exist_ok=True)
+        music21_source.score_to_midi(score_with_pickup_and_meter_change(), np.random.default_rng(1)).save(str(source / relative))
+    out = tmp_path / "performed"
+    assert perform_folder(source, out, seed=0, exclude=["^video games/(?!srb2/)", "FUNKYTOWN"]) == 2
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.mid")) == ["Band/Song One.mid", "Video Games/SRB2/Zone.mid"]
+    with pytest.raises(ValueError, match="--exclude leaves"):
+        perform_folder(source, tmp_path / "none", seed=0, exclude=["."])
+
+
 def test_some_click_tracks_are_beeps_with_a_higher_downbeat(tmp_path):
     from dance.corpus import metronome
     kinds = set()

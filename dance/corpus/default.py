@@ -12,7 +12,9 @@ import hashlib
 import json
 import logging
 import multiprocessing
+import re
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import mido
@@ -125,15 +127,22 @@ def call(task):
     return WRITERS[source](argument)
 
 
-def perform_folder(source: Path, out: Path, seed: int) -> int:
+def perform_folder(source: Path, out: Path, seed: int, exclude: Sequence[str] = ()) -> int:
     """Perform every MIDI file under `source` (a user's collection: Lakh, VGMIDI,
     ...) into the same relative path under `out`, as the default corpus's band
-    songs are performed; a file mido cannot read is logged and skipped. Each
-    file's random draws come from (seed, its relative path), so adding files
-    never changes the others. Existing outputs are kept; returns how many exist."""
+    songs are performed; a file mido cannot read is logged and skipped, and so
+    is a file whose relative path matches one of the `exclude` regular
+    expressions (case-insensitive; a folder or a song that must not train).
+    Each file's random draws come from (seed, its relative path), so adding
+    files never changes the others. Existing outputs are kept; returns how many exist."""
+    patterns = [re.compile(pattern, re.IGNORECASE) for pattern in exclude]
     files = sorted(p for p in source.rglob("*") if p.suffix.lower() in (".mid", ".midi") and p.is_file())
+    kept = [p for p in files if not any(pattern.search(p.relative_to(source).as_posix()) for pattern in patterns)]
+    if len(kept) < len(files):
+        print(f"left out {len(files) - len(kept)} of {len(files)} MIDI files matching --exclude")
+    files = kept
     if not files:
-        raise ValueError(f"no MIDI files (.mid, .midi) under {source}")
+        raise ValueError(f"no MIDI files (.mid, .midi) under {source}" + (" that --exclude leaves" if patterns else ""))
     manifest_path = out / "corpus.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     for path in tqdm(files, desc="perform", unit="song"):
