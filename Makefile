@@ -84,6 +84,14 @@ MIDI_DEMO_FOLDERS = roland/sc-88pro roland/sc-88 roland/sc-55 roland/sd-90 yamah
 JAMBOREE ?= $(DATA)/midi-jamboree
 JAMBOREE_COMMIT = 230fe8eb04d2f21adb2b3329acad92d5fc73722d
 JAMBOREE_ARTISTS = Huey?Lewis Gorillaz Weird?Al?Yankovic Frankie?Valli
+# The rest of MidiJamboree (README section 1, `jam`): every other artist's folder, not the
+# video-game folders (VGMIDI's kind of music) but one game soundtrack sequenced for a band.
+empty :=
+space := $(empty) $(empty)
+JAMBOREE_ARTISTS_REGEX = $(subst $(space),|,$(subst ?,.,$(JAMBOREE_ARTISTS)))
+JAMBOREE_GAMES = ^Video Games/(?!SRB2 Complete Soundtrack/)
+# Files named like a song of a reserved evaluation set (MidiTok's test files) are removed.
+RESERVED_TITLES = aicha|gotta feeling|in too deep|mr\. blue sky|shut up|what a fool believes|funkytown|girls just want|starlight|etude|macabre waltz|maestro|pop909
 default-model: setup
 	$(DANCE) data corpus $(DATA)/midi/real --songs 360 --sources generated mma music21
 	$(DANCE) data corpus $(DATA)/midi/clicks --songs 40 --sources metronome
@@ -122,6 +130,14 @@ default-model: setup
 	cp -al $(DATA)/chunks/real-vg-pm-pop/. $(DATA)/chunks/clicks2/. $(DATA)/chunks/real-vg-pm-pop-clicks/
 	$(DANCE) train phase_tcn_mel --chunks-path $(DATA)/chunks/real-vg-pm-pop-clicks -t popclick -e 8 --minutes 52 -b 8 --lr 1.7e-4 --init checkpoints/pop/5.pt
 	$(DANCE) train phase_tcn_mel --chunks-path $(DATA)/chunks/real-vg-pm-pop-clicks -t room -e 7 --minutes 68 -b 8 --lr 1.2e-4 --init checkpoints/popclick/5.pt
+	$(DANCE) data perform $(JAMBOREE) $(DATA)/midi/jam-performed --seed 31 --exclude '^($(JAMBOREE_ARTISTS_REGEX))/' --exclude '$(JAMBOREE_GAMES)' --exclude '$(RESERVED_TITLES)'
+	$(DANCE) data build $(DATA)/midi/jam-performed $(DATA)/chunks/jam --soundfonts MuseScore_General_Lite.sf3 --seed 31
+	$(DANCE) data corpus $(DATA)/midi/mix --songs 100 --sources generated mma --seed 41
+	$(DANCE) data corpus $(DATA)/midi/mix21 --songs 80 --sources music21 --seed 42
+	$(DANCE) data build $(DATA)/midi/mix $(DATA)/chunks/mix --soundfonts TimGM6mb.sf2 --seed 41
+	$(DANCE) data build $(DATA)/midi/mix21 $(DATA)/chunks/mix21 --soundfonts TimGM6mb.sf2 --seed 42
+	mkdir -p $(DATA)/chunks/jam-mix
+	cp -al $(DATA)/chunks/jam/. $(DATA)/chunks/pop/. $(DATA)/chunks/pop-performed/. $(DATA)/chunks/pianomidi/. $(DATA)/chunks/clicks2/. $(DATA)/chunks/mix/. $(DATA)/chunks/mix21/. $(DATA)/chunks/jam-mix/
 	$(DANCE) ship checkpoints/room/6.pt
 	$(MAKE) validation-eval
 
