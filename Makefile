@@ -64,6 +64,11 @@ validation-eval: validation
 # that is shipped. (The model before `res` had a GRU tail, grown the same way:
 # `--hparam recurrent=gru`, 5 epochs on the first chunks, then 7 on all.)
 SHIP_EPOCH ?= 12
+# The last steps (README section 8): the rest of MidiJamboree (`jam`) with the pop, piano-midi.de
+# and click chunks and a few generator, MMA and music21 songs; `jam` was stopped at epoch 3 to put
+# back more of those (its string-quartet and jig excerpts of the dev benchmark got worse), and
+# `jam2` trained on from there (the run used the first 44 pieces of a 240-piece music21 corpus
+# that was stopped for time: `--songs 44` below).
 # VGMIDI: clone it first (README section 1): git clone https://github.com/lucasnfe/vgmidi data/vgmidi
 # && git -C data/vgmidi checkout VGMIDI_COMMIT; without it `dance data perform` stops: no MIDI files.
 VGMIDI ?= $(DATA)/vgmidi
@@ -138,6 +143,16 @@ default-model: setup
 	$(DANCE) data build $(DATA)/midi/mix21 $(DATA)/chunks/mix21 --soundfonts TimGM6mb.sf2 --seed 42
 	mkdir -p $(DATA)/chunks/jam-mix
 	cp -al $(DATA)/chunks/jam/. $(DATA)/chunks/pop/. $(DATA)/chunks/pop-performed/. $(DATA)/chunks/pianomidi/. $(DATA)/chunks/clicks2/. $(DATA)/chunks/mix/. $(DATA)/chunks/mix21/. $(DATA)/chunks/jam-mix/
+	@echo "press Ctrl-C once checkpoints/jam/3.pt is written"
+	-$(DANCE) train phase_tcn_mel --chunks-path $(DATA)/chunks/jam-mix -t jam -e 9 --minutes 64 -b 8 --lr 2e-4 --init checkpoints/room/6.pt
+	$(DANCE) data corpus $(DATA)/midi/mixb --songs 240 --sources generated mma --seed 44
+	$(DANCE) data corpus $(DATA)/midi/mix21b --songs 44 --sources music21 --seed 43
+	$(DANCE) data build $(DATA)/midi/mixb $(DATA)/chunks/mixb --seed 44
+	$(DANCE) data build $(DATA)/midi/mix21b $(DATA)/chunks/mix21b --seed 43
+	$(DANCE) data build $(DATA)/midi/mix21 $(DATA)/chunks/mix21 --soundfonts FluidR3_GM.sf2 MuseScore_General_Lite.sf3 --seed 42
+	mkdir -p $(DATA)/chunks/jam-mix2
+	cp -al $(DATA)/chunks/jam-mix/. $(DATA)/chunks/mixb/. $(DATA)/chunks/mix21b/. $(DATA)/chunks/mix21/. $(DATA)/chunks/jam-mix2/
+	$(DANCE) train phase_tcn_mel --chunks-path $(DATA)/chunks/jam-mix2 -t jam2 -e 4 --minutes 36 -b 8 --lr 1.2e-4 --init checkpoints/jam/3.pt
 	$(DANCE) ship checkpoints/room/6.pt
 	$(MAKE) validation-eval
 
