@@ -162,6 +162,8 @@ def test_perform_folder_leaves_out_what_exclude_matches(tmp_path):
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.mid")) == ["Band/Song One.mid", "Video Games/SRB2/Zone.mid"]
     with pytest.raises(ValueError, match="--exclude leaves"):
         perform_folder(source, tmp_path / "none", seed=0, exclude=["."])
+    with pytest.raises(ValueError, match="not a regular expression"):
+        perform_folder(source, tmp_path / "none", seed=0, exclude=["(unclosed"])
 
 
 def test_some_click_tracks_are_beeps_with_a_higher_downbeat(tmp_path):

@@ -127,6 +127,13 @@ def call(task):
     return WRITERS[source](argument)
 
 
+def exclude_pattern(pattern: str) -> re.Pattern:
+    try:
+        return re.compile(pattern, re.IGNORECASE)
+    except re.error as e:
+        raise ValueError(f"--exclude {pattern!r} is not a regular expression: {e}") from None
+
+
 def perform_folder(source: Path, out: Path, seed: int, exclude: Sequence[str] = ()) -> int:
     """Perform every MIDI file under `source` (a user's collection: Lakh, VGMIDI,
     ...) into the same relative path under `out`, as the default corpus's band
@@ -135,7 +142,7 @@ def perform_folder(source: Path, out: Path, seed: int, exclude: Sequence[str] = 
     expressions (case-insensitive; a folder or a song that must not train).
     Each file's random draws come from (seed, its relative path), so adding
     files never changes the others. Existing outputs are kept; returns how many exist."""
-    patterns = [re.compile(pattern, re.IGNORECASE) for pattern in exclude]
+    patterns = [exclude_pattern(pattern) for pattern in exclude]
     files = sorted(p for p in source.rglob("*") if p.suffix.lower() in (".mid", ".midi") and p.is_file())
     kept = [p for p in files if not any(pattern.search(p.relative_to(source).as_posix()) for pattern in patterns)]
     if len(kept) < len(files):
