@@ -79,7 +79,9 @@ class Block(nn.Module):
         self.norm = FrameNorm(channels)
         self.conv = CausalConv(channels, channels, kernel, dilation)
         self.mix = nn.Conv1d(channels, channels, 1)
-        self.dropout = nn.Dropout(dropout)
+        # whole channels of a block's update for a whole chunk (a TCN's spatial dropout): as much
+        # regularisation, and a random number per channel instead of per frame (12 % of a CPU step)
+        self.dropout = nn.Dropout1d(dropout)
 
     def forward(self, x: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         y, state = self.conv(self.norm(x), state)

@@ -14,8 +14,12 @@ within a block of at most BLOCK frames
 
     h[t] = exp(A[t] + i Theta[t]) * (h[0] + cumsum_s(b[s] * exp(-A[s] - i Theta[s]))),
 
-with A the cumulative log-gate and Theta the cumulative angle; blocks are
-chained through their last state. A gate never below exp(LOG_GATE_MIN)
+with A the cumulative log-gate and Theta the cumulative angle. Blocks are
+chained by the same recurrence one level up (each block's end, run from rest,
+is its drive): the state entering block k sums the earlier ends decayed by the
+blocks between, a lower-triangular K x K matrix of exp(differences of the
+cumulative block log-gates), which are never positive, so nothing overflows
+and no loop over blocks is needed. A gate never below exp(LOG_GATE_MIN)
 bounds exp(-A) by exp(BLOCK * -LOG_GATE_MIN) = exp(80), inside float32's
 exp(88). Streaming (a few frames a call) is the one-block case of the same
 function, so the exported graph has no loop; it takes at most BLOCK frames a
@@ -60,14 +64,34 @@ def run_block(turns: tuple[torch.Tensor, torch.Tensor, torch.Tensor], b_re: torc
     return out_re * keep, out_im * keep
 
 
+def block_starts(block_log_gate: torch.Tensor, ends_re: torch.Tensor, ends_im: torch.Tensor, omega: torch.Tensor,
+                 h_re: torch.Tensor, h_im: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """block_log_gate, ends [B, H, K] (each block's summed log-gate, its end state from rest), h [B, H]
+    -> the state entering each block [B, H, K]: s[k] = sum over j <= k of
+    exp(C[k] - C[j]) * exp(i * omega * BLOCK * (k - j)) * e[j], with e = (h, ends[:-1]) and C the
+    cumulative log-gate of the blocks before k."""
+    blocks = ends_re.shape[2]
+    drive_re = torch.cat([h_re[..., None], ends_re[..., :-1]], dim=2)
+    drive_im = torch.cat([h_im[..., None], ends_im[..., :-1]], dim=2)
+    before = F.pad(torch.cumsum(block_log_gate[..., :-1], -1), (1, 0))  # C[k]: the blocks before k
+    lower = torch.ones(blocks, blocks, dtype=torch.bool, device=omega.device).tril()
+    decay = torch.exp((before[..., :, None] - before[..., None, :]).masked_fill(~lower, -torch.inf))  # [B, H, K, K]
+    lag = torch.arange(blocks, device=omega.device)
+    angle = omega[:, None, None] * BLOCK * (lag[:, None] - lag[None, :])  # [H, K, K]
+    turn_re, turn_im = decay * torch.cos(angle), decay * torch.sin(angle)
+    starts_re = turn_re @ drive_re[..., None] - turn_im @ drive_im[..., None]
+    starts_im = turn_im @ drive_re[..., None] + turn_re @ drive_im[..., None]
+    return starts_re[..., 0], starts_im[..., 0]
+
+
 def resonate(log_gate: torch.Tensor, b_re: torch.Tensor, b_im: torch.Tensor, omega: torch.Tensor,
              h_re: torch.Tensor, h_im: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """log_gate, b_re, b_im [B, H, T], omega [H], h [B, H] -> the states [B, H, T] (re, im).
     The log-gate is floored at LOG_GATE_MIN here, where the float32 range needs it.
 
-    Longer than a block: every block runs from rest at once, then a short loop
-    over the blocks carries each one's end into the next, and each block's
-    frames add their start state, decayed and turned to that frame."""
+    Longer than a block: every block runs from rest at once, block_starts
+    carries each one's end into the next, and each block's frames add their
+    start state, decayed and turned to that frame."""
     log_gate = log_gate.clamp(min=LOG_GATE_MIN)
     frames = log_gate.shape[2]
     if frames <= BLOCK:
@@ -78,15 +102,7 @@ def resonate(log_gate: torch.Tensor, b_re: torch.Tensor, b_im: torch.Tensor, ome
     turns = turns_and_decays(log_gate, omega)
     re, im = run_block(turns, b_re, b_im, rest, rest)
     cos, sin, decay = turns
+    starts_re, starts_im = block_starts(decay[..., -1], re[..., -1], im[..., -1], omega, h_re, h_im)
+    carried_re, carried_im = rotate(starts_re[..., None], starts_im[..., None], cos, sin)
     keep = torch.exp(decay)
-    block_decay = keep[..., -1]
-    block_cos, block_sin = torch.cos(omega * BLOCK), torch.sin(omega * BLOCK)
-    starts_re, starts_im = [], []
-    for k in range(log_gate.shape[2]):
-        starts_re.append(h_re)
-        starts_im.append(h_im)
-        h_re, h_im = rotate(h_re, h_im, block_cos, block_sin)
-        h_re = h_re * block_decay[:, :, k] + re[:, :, k, -1]
-        h_im = h_im * block_decay[:, :, k] + im[:, :, k, -1]
-    carried_re, carried_im = rotate(torch.stack(starts_re, 2)[..., None], torch.stack(starts_im, 2)[..., None], cos, sin)
     return (re + carried_re * keep).flatten(2)[:, :, :frames], (im + carried_im * keep).flatten(2)[:, :, :frames]
