@@ -169,6 +169,15 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
                        description="Copy a checkpoint's model (without optimiser state) to dance/default_model.pt, the model used when --model is not given.")
     p.add_argument("checkpoint", type=Path, help="checkpoint to ship, e.g. checkpoints/default/12.pt")
 
+    p = sub.add_parser("blend", help="blend the weights of two checkpoints of one network (e.g. a model and its fine-tuning)",
+                       description="Write a checkpoint whose every weight is (1 - share) * FIRST + share * SECOND. Blending a model with its own "
+                                   "fine-tuning (or two fine-tunings of one model) often keeps what each does well, at no cost when predicting "
+                                   "(weight-space ensembling, WiSE-FT); score the blend before shipping it (`dance eval`, bench/devbench.py).")
+    p.add_argument("first", type=Path, help="checkpoint whose hyperparameters the blend keeps, e.g. dance/default_model.pt")
+    p.add_argument("second", type=Path, help="checkpoint of the same network, e.g. checkpoints/mine/4.pt")
+    p.add_argument("--share", type=float, default=0.5, help="how far to move from FIRST towards SECOND, 0 to 1 (default %(default)s)")
+    p.add_argument("--out", type=Path, required=True, help="checkpoint to write")
+
     p = sub.add_parser("export", help="export a model to ONNX for the browser and ONNX Runtime",
                        description="Export the streaming model to one ONNX file (inputs frames [1,T,320] with T at most 32 a call, anticipation [1], state [1,S]; outputs sin_cos [1,T,2], new_state) plus a .json with its conventions, then check it against PyTorch on noise.")
     p.add_argument("--model", type=Path, help="checkpoint (.pt) to export; default: the shipped model")
@@ -302,6 +311,13 @@ def run_ship(args: argparse.Namespace) -> None:
     print(f"{args.checkpoint} -> {DEFAULT_MODEL}")
 
 
+def run_blend(args: argparse.Namespace) -> None:
+    from dance.model.selector import blend, save
+
+    save(args.out, blend(args.first, args.second, args.share), source=f"{args.first} x {1 - args.share:g} + {args.second} x {args.share:g}")
+    print(f"{args.first} x {1 - args.share:g} + {args.second} x {args.share:g} -> {args.out}")
+
+
 def run_export(args: argparse.Namespace) -> None:
     import numpy as np
     from dance import inference
@@ -414,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
     from dance.errors import DanceError
 
     try:
-        commands = {"data": run_data, "train": run_train, "predict": run_predict, "eval": run_eval, "ship": run_ship, "view": run_view,
+        commands = {"data": run_data, "train": run_train, "predict": run_predict, "eval": run_eval, "ship": run_ship, "blend": run_blend, "view": run_view,
                     "export": run_export, "serve": run_serve, "label": run_label, "live": run_live}
         commands[args.command](args)
     except (DanceError, FileNotFoundError, ValueError) as e:  # DanceError: every one-line error of the project (dance/errors.py)

@@ -12,6 +12,7 @@ from dance.model import selector
 from dance.model.frontend import CausalLogMel
 from dance.model.phase_tcn_mel import PhaseTCNMel
 from dance.model.resonator import BLOCK, resonate
+from tests.helpers import in_process
 from tests.midi_helpers import TPB, steady_notes, write_midi
 
 
@@ -157,6 +158,25 @@ def test_checkpoint_round_trip_keeps_hyperparameters(tmp_path):
     assert payload["epoch"] == 4 and loaded.hparams == model.hparams
     for a, b in zip(model.state_dict().values(), loaded.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_blend_moves_every_weight_the_share_of_the_way_and_refuses_another_network(tmp_path, capsys):
+    torch.manual_seed(0)
+    first, second = PhaseTCNMel(channels=16, layers=3), PhaseTCNMel(channels=16, layers=3)
+    selector.save(tmp_path / "a.pt", first)
+    selector.save(tmp_path / "b.pt", second)
+    rc, out, _ = in_process(capsys, "blend", tmp_path / "a.pt", tmp_path / "b.pt", "--share", "0.25", "--out", tmp_path / "ab.pt")
+    assert rc == 0 and "ab.pt" in out
+    blended, payload = selector.load(tmp_path / "ab.pt")
+    assert blended.hparams == first.hparams and "a.pt x 0.75" in payload["source"]
+    a, b = first.state_dict(), second.state_dict()
+    for name, weight in blended.state_dict().items():
+        assert torch.allclose(weight, 0.75 * a[name] + 0.25 * b[name], atol=1e-6), name
+    selector.save(tmp_path / "wide.pt", PhaseTCNMel(channels=32, layers=3))
+    rc, _, err = in_process(capsys, "blend", tmp_path / "a.pt", tmp_path / "wide.pt", "--out", tmp_path / "x.pt")
+    assert rc != 0 and "do not hold the same network" in err and len(err.strip().splitlines()) == 1
+    rc, _, err = in_process(capsys, "blend", tmp_path / "a.pt", tmp_path / "b.pt", "--share", "1.5", "--out", tmp_path / "x.pt")
+    assert rc != 0 and "between 0 and 1" in err and not (tmp_path / "x.pt").exists()
 
 
 def test_bad_checkpoints_are_clear_errors(tmp_path):

@@ -97,3 +97,22 @@ def ship(checkpoint: Path, destination: Path) -> None:
     model, payload = load(checkpoint)
     record = {k: payload[k] for k in ("epoch", "train_loss", "validation_loss") if k in payload}
     save(destination, model, source=str(checkpoint), **record)
+
+
+def blend(first: Path, second: Path, share: float) -> nn.Module:
+    """The first checkpoint's model with every weight moved `share` of the way
+    to the second's: (1 - share) * first + share * second. Two fine-tunings of
+    one model (or a model and its fine-tuning) blend into one that often keeps
+    the strengths of both (weight-space ensembling, WiSE-FT), at no cost at
+    inference; models that do not share an ancestor blend into noise."""
+    if not 0 <= share <= 1:
+        raise CheckpointError(f"the share of the second checkpoint must be between 0 and 1, got {share}")
+    model, payload = load(first)
+    other = read(second)
+    own = payload["weights"]
+    if other["model"] != payload["model"] or {k: w.shape for k, w in other["weights"].items()} != {k: w.shape for k, w in own.items()}:
+        raise CheckpointError(f"{first} and {second} do not hold the same network ({payload['model']} {payload['hparams']} "
+                              f"against {other['model']} {other['hparams']}), so their weights cannot be blended")
+    model.load_state_dict({k: torch.lerp(w, other["weights"][k].to(w.dtype), share) if w.is_floating_point() else w for k, w in own.items()})
+    return model
+
