@@ -61,7 +61,11 @@ validation-eval: validation
 # on those chunks, 180 more performed songs (real2) and VGMIDI's piano arrangements,
 # performed (`res`, shipped before). A beat head is grown onto it (`res-beats`, 4 epochs),
 # then 10 epochs on all of that plus 108 piano-midi.de pieces (`pm`, about 65 min), and
-# that is shipped. (The model before `res` had a GRU tail, grown the same way:
+# then `room` (6 epochs with the room scene). Last, `bal`: room/6 trained on the chunks it knew
+# that are rebuilt here (the generator/MMA/music21 songs now from the mix sets of jam-model) with
+# a fifth of every batch from the rest of MidiJamboree, and the shipped model is room/6 and bal/7
+# blended half and half (`dance blend`, README section 8).
+# (The model before `res` had a GRU tail, grown the same way:
 # `--hparam recurrent=gru`, 5 epochs on the first chunks, then 7 on all.)
 SHIP_EPOCH ?= 12
 # VGMIDI: clone it first (README section 1): git clone https://github.com/lucasnfe/vgmidi data/vgmidi
@@ -130,8 +134,32 @@ default-model: setup
 	cp -al $(DATA)/chunks/real-vg-pm-pop/. $(DATA)/chunks/clicks2/. $(DATA)/chunks/real-vg-pm-pop-clicks/
 	$(DANCE) train phase_tcn_mel --chunks-path $(DATA)/chunks/real-vg-pm-pop-clicks -t popclick -e 8 --minutes 52 -b 8 --lr 1.7e-4 --init checkpoints/pop/5.pt
 	$(DANCE) train phase_tcn_mel --chunks-path $(DATA)/chunks/real-vg-pm-pop-clicks -t room -e 7 --minutes 68 -b 8 --lr 1.2e-4 --init checkpoints/popclick/5.pt
-	$(DANCE) ship checkpoints/room/6.pt
+	$(JAM_CHUNKS)
+	$(MORE_MIX_CHUNKS)
+	mkdir -p $(DATA)/chunks/bal
+	cp -al $(addsuffix /.,$(addprefix $(DATA)/chunks/,clicks2 mix mix21 mix21b mixb pianomidi pop pop-performed)) $(DATA)/chunks/bal/
+	$(DANCE) train phase_tcn_mel --chunks-path $(DATA)/chunks/bal --mix-chunks $(DATA)/chunks/jam --mix-share 0.2 -t bal -e 12 --minutes 78 -b 8 --lr 1.2e-4 --init checkpoints/room/6.pt
+	$(DANCE) blend checkpoints/room/6.pt checkpoints/bal/7.pt --share 0.5 --out checkpoints/blend/room6-bal7.pt
+	$(DANCE) ship checkpoints/blend/room6-bal7.pt
 	$(MAKE) validation-eval
+
+# The chunks of the rest of MidiJamboree (`jam`, performed) and of more generator, MMA and
+# music21 songs with other soundfonts (the mix sets), in the order they were first built.
+define JAM_CHUNKS
+	$(DANCE) data perform $(JAMBOREE) $(DATA)/midi/jam-performed --seed 31 --exclude '^($(JAMBOREE_ARTISTS_REGEX))/' --exclude '$(JAMBOREE_GAMES)' --exclude '$(RESERVED_TITLES)'
+	$(DANCE) data build $(DATA)/midi/jam-performed $(DATA)/chunks/jam --soundfonts MuseScore_General_Lite.sf3 --seed 31
+	$(DANCE) data corpus $(DATA)/midi/mix --songs 100 --sources generated mma --seed 41
+	$(DANCE) data corpus $(DATA)/midi/mix21 --songs 80 --sources music21 --seed 42
+	$(DANCE) data build $(DATA)/midi/mix $(DATA)/chunks/mix --soundfonts TimGM6mb.sf2 --seed 41
+	$(DANCE) data build $(DATA)/midi/mix21 $(DATA)/chunks/mix21 --soundfonts TimGM6mb.sf2 --seed 42
+endef
+define MORE_MIX_CHUNKS
+	$(DANCE) data corpus $(DATA)/midi/mixb --songs 240 --sources generated mma --seed 44
+	$(DANCE) data corpus $(DATA)/midi/mix21b --songs 44 --sources music21 --seed 43
+	$(DANCE) data build $(DATA)/midi/mixb $(DATA)/chunks/mixb --seed 44
+	$(DANCE) data build $(DATA)/midi/mix21b $(DATA)/chunks/mix21b --seed 43
+	$(DANCE) data build $(DATA)/midi/mix21 $(DATA)/chunks/mix21 --soundfonts FluidR3_GM.sf2 MuseScore_General_Lite.sf3 --seed 42
+endef
 
 # The rest of MidiJamboree (`jam`) with the pop, piano-midi.de and click chunks and a few
 # generator, MMA and music21 songs, on top of the shipped model; measured, not shipped (README
@@ -139,21 +167,12 @@ default-model: setup
 # songs (its string-quartet and jig excerpts of the dev benchmark got worse), and `jam2` trained
 # on from there (it used the first 44 pieces of a 240-piece music21 corpus stopped for time).
 jam-model: setup
-	$(DANCE) data perform $(JAMBOREE) $(DATA)/midi/jam-performed --seed 31 --exclude '^($(JAMBOREE_ARTISTS_REGEX))/' --exclude '$(JAMBOREE_GAMES)' --exclude '$(RESERVED_TITLES)'
-	$(DANCE) data build $(DATA)/midi/jam-performed $(DATA)/chunks/jam --soundfonts MuseScore_General_Lite.sf3 --seed 31
-	$(DANCE) data corpus $(DATA)/midi/mix --songs 100 --sources generated mma --seed 41
-	$(DANCE) data corpus $(DATA)/midi/mix21 --songs 80 --sources music21 --seed 42
-	$(DANCE) data build $(DATA)/midi/mix $(DATA)/chunks/mix --soundfonts TimGM6mb.sf2 --seed 41
-	$(DANCE) data build $(DATA)/midi/mix21 $(DATA)/chunks/mix21 --soundfonts TimGM6mb.sf2 --seed 42
+	$(JAM_CHUNKS)
 	mkdir -p $(DATA)/chunks/jam-mix
 	cp -al $(DATA)/chunks/jam/. $(DATA)/chunks/pop/. $(DATA)/chunks/pop-performed/. $(DATA)/chunks/pianomidi/. $(DATA)/chunks/clicks2/. $(DATA)/chunks/mix/. $(DATA)/chunks/mix21/. $(DATA)/chunks/jam-mix/
 	@echo "press Ctrl-C once checkpoints/jam/3.pt is written"
 	-$(DANCE) train phase_tcn_mel --chunks-path $(DATA)/chunks/jam-mix -t jam -e 9 --minutes 64 -b 8 --lr 2e-4 --init checkpoints/room/6.pt
-	$(DANCE) data corpus $(DATA)/midi/mixb --songs 240 --sources generated mma --seed 44
-	$(DANCE) data corpus $(DATA)/midi/mix21b --songs 44 --sources music21 --seed 43
-	$(DANCE) data build $(DATA)/midi/mixb $(DATA)/chunks/mixb --seed 44
-	$(DANCE) data build $(DATA)/midi/mix21b $(DATA)/chunks/mix21b --seed 43
-	$(DANCE) data build $(DATA)/midi/mix21 $(DATA)/chunks/mix21 --soundfonts FluidR3_GM.sf2 MuseScore_General_Lite.sf3 --seed 42
+	$(MORE_MIX_CHUNKS)
 	mkdir -p $(DATA)/chunks/jam-mix2
 	cp -al $(DATA)/chunks/jam-mix/. $(DATA)/chunks/mixb/. $(DATA)/chunks/mix21b/. $(DATA)/chunks/mix21/. $(DATA)/chunks/jam-mix2/
 	$(DANCE) train phase_tcn_mel --chunks-path $(DATA)/chunks/jam-mix2 -t jam2 -e 4 --minutes 36 -b 8 --lr 1.2e-4 --init checkpoints/jam/3.pt
