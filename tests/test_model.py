@@ -11,7 +11,7 @@ from dance.data.audio import read_audio
 from dance.model import selector
 from dance.model.frontend import CausalLogMel
 from dance.model.phase_tcn_mel import PhaseTCNMel
-from dance.model.resonator import BLOCK, resonate
+from dance.model.resonator import BLOCK, SEGMENT_BLOCKS, resonate
 from tests.helpers import in_process
 from tests.midi_helpers import TPB, steady_notes, write_midi
 
@@ -80,7 +80,7 @@ def test_no_output_depends_on_later_audio(real_audio, hparams):
     assert not torch.equal(before[:, 500:], after[:, 500:])
 
 
-@pytest.mark.parametrize("frames", [1, BLOCK, BLOCK + 1, 5 * BLOCK + 3])
+@pytest.mark.parametrize("frames", [1, BLOCK, BLOCK + 1, 5 * BLOCK + 3, 2 * BLOCK * SEGMENT_BLOCKS + 7])
 def test_resonators_follow_their_recurrence_frame_by_frame(frames):
     """The block-parallel form against h[t] = a[t] * exp(i * omega) * h[t-1] + b[t], one frame at a time in float64."""
     generator = torch.Generator().manual_seed(frames)

@@ -32,6 +32,7 @@ import torch
 from torch.nn import functional as F
 
 BLOCK = 32
+SEGMENT_BLOCKS = 64  # blocks chained by one K x K matrix; a longer input goes a segment at a time, so memory stays linear in its length
 LOG_GATE_MIN = -2.5  # a gate of 0.08 forgets 92 % in a frame; 32 * 2.5 = 80 keeps exp(80) inside float32
 
 
@@ -79,9 +80,8 @@ def block_starts(block_log_gate: torch.Tensor, ends_re: torch.Tensor, ends_im: t
     lag = torch.arange(blocks, device=omega.device)
     angle = omega[:, None, None] * BLOCK * (lag[:, None] - lag[None, :])  # [H, K, K]
     turn_re, turn_im = decay * torch.cos(angle), decay * torch.sin(angle)
-    starts_re = turn_re @ drive_re[..., None] - turn_im @ drive_im[..., None]
-    starts_im = turn_im @ drive_re[..., None] + turn_re @ drive_im[..., None]
-    return starts_re[..., 0], starts_im[..., 0]
+    drive_re, drive_im = drive_re[..., None, :], drive_im[..., None, :]  # products and sums, not matmul: bf16 autocast leaves them float32
+    return (turn_re * drive_re - turn_im * drive_im).sum(-1), (turn_im * drive_re + turn_re * drive_im).sum(-1)
 
 
 def resonate(log_gate: torch.Tensor, b_re: torch.Tensor, b_im: torch.Tensor, omega: torch.Tensor,
@@ -96,6 +96,8 @@ def resonate(log_gate: torch.Tensor, b_re: torch.Tensor, b_im: torch.Tensor, ome
     frames = log_gate.shape[2]
     if frames <= BLOCK:
         return resonate_block(log_gate, b_re, b_im, omega, h_re, h_im)
+    if frames > BLOCK * SEGMENT_BLOCKS:
+        return resonate_segments(log_gate, b_re, b_im, omega, h_re, h_im)
     pad = -frames % BLOCK
     log_gate, b_re, b_im = (F.pad(x, (0, pad)).unflatten(2, (-1, BLOCK)) for x in (log_gate, b_re, b_im))  # [B, H, K, L]
     rest = torch.zeros_like(log_gate[..., 0])
@@ -106,3 +108,17 @@ def resonate(log_gate: torch.Tensor, b_re: torch.Tensor, b_im: torch.Tensor, ome
     carried_re, carried_im = rotate(starts_re[..., None], starts_im[..., None], cos, sin)
     keep = torch.exp(decay)
     return (re + carried_re * keep).flatten(2)[:, :, :frames], (im + carried_im * keep).flatten(2)[:, :, :frames]
+
+
+def resonate_segments(log_gate: torch.Tensor, b_re: torch.Tensor, b_im: torch.Tensor, omega: torch.Tensor,
+                      h_re: torch.Tensor, h_im: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """`resonate` over SEGMENT_BLOCKS blocks at a time, each segment starting from the last one's end."""
+    outputs_re, outputs_im = [], []
+    for start in range(0, log_gate.shape[2], BLOCK * SEGMENT_BLOCKS):
+        part = slice(start, start + BLOCK * SEGMENT_BLOCKS)
+        re, im = resonate(log_gate[..., part], b_re[..., part], b_im[..., part], omega, h_re, h_im)
+        outputs_re.append(re)
+        outputs_im.append(im)
+        h_re, h_im = re[..., -1], im[..., -1]
+    return torch.cat(outputs_re, dim=2), torch.cat(outputs_im, dim=2)
+
