@@ -162,8 +162,8 @@ define MORE_MIX_CHUNKS
 endef
 
 # The rest of MidiJamboree (`jam`) with the pop, piano-midi.de and click chunks and a few
-# generator, MMA and music21 songs, on top of the shipped model; measured, not shipped (README
-# section 8). `jam` was stopped at epoch 3 to put back more of the generator, MMA and music21
+# generator, MMA and music21 songs, on top of room/6; measured, not shipped (README section 8;
+# after default-model, mix21 already holds its second build, so `jam` would see those chunks too). `jam` was stopped at epoch 3 to put back more of the generator, MMA and music21
 # songs (its string-quartet and jig excerpts of the dev benchmark got worse), and `jam2` trained
 # on from there (it used the first 44 pieces of a 240-piece music21 corpus stopped for time).
 jam-model: setup

@@ -314,8 +314,9 @@ def run_ship(args: argparse.Namespace) -> None:
 def run_blend(args: argparse.Namespace) -> None:
     from dance.model.selector import blend, save
 
-    save(args.out, blend(args.first, args.second, args.share), source=f"{args.first} x {1 - args.share:g} + {args.second} x {args.share:g}")
-    print(f"{args.first} x {1 - args.share:g} + {args.second} x {args.share:g} -> {args.out}")
+    recipe = f"{args.first} x {1 - args.share:g} + {args.second} x {args.share:g}"
+    save(args.out, blend(args.first, args.second, args.share), source=recipe)
+    print(f"{recipe} -> {args.out}")
 
 
 def run_export(args: argparse.Namespace) -> None:
