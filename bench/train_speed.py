@@ -1,11 +1,14 @@
 """Training throughput in chunks per second on this machine: the training
 step as `dance train` runs it (acoustic augmentation, random gain, forward,
 backward, AdamW), on real chunks already decoded into the cache, in float32
-and with `--bf16`, and how far bf16 moves the loss and the gradient.
+and with `--bf16`, and how far bf16 moves the loss and the gradient (beside
+how far a 0.1 dB change of level moves the float32 gradient: the network's own
+sensitivity, the yardstick for bf16's).
 
     python bench/train_speed.py --chunks data/chunks/real
     python bench/train_speed.py --chunks data/chunks/real --hparam beats=true --batches 30
     python bench/train_speed.py --chunks data/chunks/real --stages --loader-threads 2 --batch-size 32
+    python bench/train_speed.py --chunks data/chunks/real --batches 2 --rounds 1 --weights dance/default_model.pt
 
 With --stages it times the two halves of training apart instead: the loader
 alone (decoded chunks -> augmented batches on the device, in --loader-threads
@@ -112,19 +115,26 @@ def stages(dataset: ChunkDataset, hparams: dict, args: argparse.Namespace) -> No
     print(f"step alone on {device}: {speed:.1f} chunks/s\n{table}")
 
 
-def agreement(dataset: ChunkDataset, hparams: dict, batch_size: int) -> tuple[float, float, float]:
-    """(float32 loss, bf16 loss, cosine between their gradients) on one batch, without augmentation."""
+LOUDER_DB = 0.1  # far below the random gain training applies (-24...+3 dB a chunk)
+
+
+def agreement(dataset: ChunkDataset, model: torch.nn.Module, batch_size: int) -> tuple[float, float, float, float]:
+    """(float32 loss, bf16 loss, cosine between their gradients, and, as the
+    yardstick, the cosine between float32 gradients of the batch as it is and
+    LOUDER_DB louder) on one batch, without augmentation: a network whose
+    gradient turns with an inaudible change of level is not harmed by bf16
+    turning it as much."""
     frames, bar, beat = next(iter(torch.utils.data.DataLoader(dataset, batch_size=batch_size)))
-    torch.manual_seed(0)
-    model = selector.create("phase_tcn_mel", **hparams).eval()
+    model.eval()
     losses, gradients = [], []
-    for bf16 in (False, True):
+    for scale, bf16 in ((1.0, False), (1.0, True), (10 ** (LOUDER_DB / 20), False)):
         model.zero_grad()
-        loss = batch_step(model, frames, bar, beat, 0.25, config.FRAMES_PER_SECOND, None, bf16)
+        loss = batch_step(model, frames * scale, bar, beat, 0.25, config.FRAMES_PER_SECOND, None, bf16)
         loss.backward()
         losses.append(loss.item())
         gradients.append(torch.cat([p.grad.flatten() for p in model.parameters()]))
-    return losses[0], losses[1], float(torch.nn.functional.cosine_similarity(gradients[0], gradients[1], dim=0))
+    cosine = [float(torch.nn.functional.cosine_similarity(gradients[0], g, dim=0)) for g in gradients[1:]]
+    return losses[0], losses[1], cosine[0], cosine[1]
 
 
 def main() -> None:
@@ -136,6 +146,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--stages", action="store_true", help="time the loader and the step apart (see above)")
     parser.add_argument("--loader-threads", type=int, default=1, help="with --stages: loader threads")
+    parser.add_argument("--weights", type=Path, help="a checkpoint whose network the bf16 check uses (default: a fresh one of --hparam)")
     args = parser.parse_args()
     hparams = parse_hparams(args.hparam)
     chunks = find_chunks(args.chunks)[: (args.batches + 2) * args.batch_size]
@@ -153,8 +164,11 @@ def main() -> None:
     print("\n| setting | chunks/s (median of rounds) | rounds | × float32 |\n|---|---|---|---|")
     for name, values in speeds.items():
         print(f"| {name} | {statistics.median(values):.1f} | {', '.join(f'{v:.1f}' for v in values)} | {statistics.median(values) / base:.2f} |")
-    fp32_loss, bf16_loss, cosine = agreement(ChunkDataset(chunks[: args.batch_size]), hparams, args.batch_size)
-    print(f"\none batch, no augmentation: loss float32 {fp32_loss:.5f}, bf16 {bf16_loss:.5f}; gradient cosine {cosine:.4f}")
+    torch.manual_seed(0)
+    model = selector.load(args.weights)[0] if args.weights else selector.create("phase_tcn_mel", **hparams)
+    fp32_loss, bf16_loss, cosine, louder = agreement(ChunkDataset(chunks[: args.batch_size]), model, args.batch_size)
+    print(f"\none batch, no augmentation, {args.weights or 'fresh weights'}: loss float32 {fp32_loss:.5f}, bf16 {bf16_loss:.5f}; "
+          f"gradient cosine to float32's: bf16 {cosine:.4f}, float32 {LOUDER_DB} dB louder {louder:.4f}")
 
 
 if __name__ == "__main__":
