@@ -138,7 +138,9 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--init", type=Path, metavar="CHECKPOINT", help="start from this checkpoint's weights (fine-tuning; epochs, optimiser and learning-rate schedule start afresh)")
     p.add_argument("--no-augment", action="store_true", help="train on the chunks as rendered, without the random room/microphone/noise chain")
     p.add_argument("--bf16", action="store_true",
-                   help="run the network in bfloat16 (autocast; the log-mel stays float32): faster on CPUs with AMX or AVX-512 BF16 and on GPUs, see bench/train_speed.py")
+                   help="run the network in bfloat16 (autocast; the log-mel stays float32): faster on CPUs with AMX or AVX-512 BF16 and on GPUs "
+                        "(1.1x for the shipped model on a 2-core Xeon; bench/train_speed.py); fine-tuning with it moved results less than "
+                        "another seed does (README section 6)")
     p.add_argument("--mix-chunks", type=Path, metavar="DIR", help="fine-tuning on your own music: chunks from `dance data chop` of a `dance label` folder; all of them train, "
                    "drawn for --mix-share of every batch, the rest from --chunks-path so the model keeps what it knew (one process only)")
     p.add_argument("--mix-share", type=float, default=0.5, metavar="S", help="share of each batch, on average, drawn from --mix-chunks (default %(default)s)")
