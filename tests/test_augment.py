@@ -96,3 +96,13 @@ def test_expected_shares_match_the_draws():
         seen = np.mean([not applied if name == "clean" else name in applied for applied in draws])
         assert abs(seen - share) < 0.04, (name, seen, share)
     assert augment.describe_shares().startswith("reverb 55%, band_limit 55%")
+
+
+def test_rms_in_float32_matches_float64():
+    """The chain's level matching uses a float32 dot product for speed; over a whole
+    chunk of loud and of very quiet audio it must still agree with float64."""
+    rng = np.random.default_rng(3)
+    for level in (0.5, 1e-4):
+        x = (rng.standard_normal(config.CHUNK_FRAMES * config.FRAME_SIZE) * level).astype(np.float32)
+        exact = np.sqrt(np.mean(np.square(x, dtype=np.float64)))
+        assert augment.rms(x) == pytest.approx(exact, rel=1e-5)
