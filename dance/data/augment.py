@@ -170,6 +170,7 @@ def augment(x: np.ndarray, rng: np.random.Generator, probability: dict[str, floa
     y = x.astype(np.float32, copy=False)  # no effect writes into its input
     for name in applied:
         y = EFFECTS[name](y, rng).astype(np.float32, copy=False)
-    if applied and rms(y) > 1e-9:
-        y = y * (rms(x) / rms(y))
+    level = rms(y) if applied else 0.0
+    if level > 1e-9:
+        y = y * (rms(x) / level)
     return np.clip(y, -1.0, 1.0), applied

@@ -121,4 +121,3 @@ def resonate_segments(log_gate: torch.Tensor, b_re: torch.Tensor, b_im: torch.Te
         outputs_im.append(im)
         h_re, h_im = re[..., -1], im[..., -1]
     return torch.cat(outputs_re, dim=2), torch.cat(outputs_im, dim=2)
-
