@@ -9,7 +9,7 @@ from dance import config
 from dance.data import pipeline
 from dance.data.audio import read_audio
 from dance.model import selector
-from dance.model.frontend import CausalLogMel
+from dance.model.frontend import CausalLogMel, CausalSemitones
 from dance.model.phase_tcn_mel import PhaseTCNMel
 from dance.model.resonator import BLOCK, SEGMENT_BLOCKS, resonate
 from tests.helpers import in_process
@@ -34,14 +34,24 @@ def frames_of(samples):
 
 VARIANTS = [dict(onset_flux=False), dict(onset_flux=True), dict(onset_flux=True, beats=True),
             dict(onset_flux=True, beats=True, layers=5, recurrent="gru"),
-            dict(onset_flux=True, beats=True, layers=5, recurrent="resonator")]
+            dict(onset_flux=True, beats=True, layers=5, recurrent="resonator"),
+            dict(onset_flux=True, beats=True, layers=5, recurrent="resonator", semitones=True)]
+
+
+def fresh_model(hparams: dict) -> PhaseTCNMel:
+    """A seeded model in eval mode; the semitone input, which starts at zero
+    (so that growing it changes nothing), gets weights so that tests hear it."""
+    torch.manual_seed(0)
+    model = PhaseTCNMel(**hparams).eval()
+    if model.semitones is not None:
+        torch.nn.init.normal_(model.semitone_input.weight, std=0.1)
+    return model
 
 
 @torch.no_grad()
 @pytest.mark.parametrize("hparams", VARIANTS)
 def test_streaming_matches_whole_sequence_on_real_audio(real_audio, hparams):
-    torch.manual_seed(0)
-    model = PhaseTCNMel(**hparams).eval()
+    model = fresh_model(hparams)
     frames, a = frames_of(real_audio), torch.tensor([0.3])
     whole, _ = model(frames, a)
     for block in (1, 7):
@@ -67,10 +77,43 @@ def test_fft_and_exported_frontends_give_the_same_log_mel(real_audio):
 
 
 @torch.no_grad()
+def test_fft_and_exported_semitone_bands_agree(real_audio):
+    """The semitone bands, like the log-mel: an FFT in PyTorch, matrix products in the ONNX graph."""
+    frontend = CausalSemitones()
+    frames = frames_of(real_audio)
+    signal = frontend.decimate(torch.cat([torch.zeros(1, frontend.raw_history), frames.reshape(1, -1)], dim=1))
+    signal = torch.cat([torch.zeros(1, frontend.history - frontend.raw_history), signal], dim=1)
+    fft, portable = (torch.log(frontend.power(signal, frames.shape[1], portable) @ frontend.bank + 1e-6) for portable in (False, True))
+    # the matrix product's float32 rounding (9e-5 from a float64 FFT at log power -10,
+    # against the FFT's 4e-5): bands 25 dB above the 1e-6 floor agree to 1e-4
+    audible = portable > -8
+    assert audible.float().mean() > 0.5
+    assert torch.max(torch.abs(fft - portable)[audible]) < 1e-4
+    assert torch.max(torch.abs(fft - portable)) < 1e-3
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("low_hz", [110.0, 220.0, 440.0])
+def test_semitone_bands_tell_notes_a_semitone_apart(low_hz):
+    """Two tones a semitone apart peak in different bands, each within a DFT bin
+    (8.3 Hz) of the band's centre. Below 110 Hz a semitone is narrower than a bin
+    (the 120 ms window's limit): there a band is one bin."""
+    frontend = CausalSemitones()
+    bin_hz = config.SAMPLE_RATE / frontend.DECIMATION / frontend.n_fft
+    centres = (frontend.bank * torch.arange(frontend.bank.shape[0])[:, None]).sum(dim=0) * bin_hz
+    peaks = []
+    for hz in (low_hz, low_hz * 2 ** (1 / 12)):
+        t = torch.arange(50 * config.FRAME_SIZE) / config.SAMPLE_RATE
+        bands, _ = frontend(0.3 * torch.sin(2 * np.pi * hz * t).view(1, 50, config.FRAME_SIZE), torch.zeros(1, frontend.history))
+        peaks.append(int(bands[0, :, -1].argmax()))
+        assert abs(centres[peaks[-1]] - hz) <= bin_hz, (hz, centres[peaks[-1]])
+    assert peaks[0] != peaks[1]
+
+
+@torch.no_grad()
 @pytest.mark.parametrize("hparams", VARIANTS)
 def test_no_output_depends_on_later_audio(real_audio, hparams):
-    torch.manual_seed(0)
-    model = PhaseTCNMel(**hparams).eval()
+    model = fresh_model(hparams)
     frames = frames_of(real_audio)
     changed = frames.clone()
     changed[:, 500:] = torch.randn_like(changed[:, 500:])
@@ -149,6 +192,17 @@ def test_a_head_grown_onto_a_checkpoint_keeps_every_weight_that_fits(tmp_path):
         assert torch.allclose(grown.eval()(frames, a)[0][..., :2], old.eval()(frames, a)[0])
     with pytest.raises(selector.CheckpointError, match="do not fit phase_tcn_mel"):
         selector.grow(tmp_path / "old.pt", "phase_tcn_mel", channels=8)
+
+
+def test_a_model_grown_with_semitone_bands_starts_as_the_model_it_grew_from(tmp_path):
+    torch.manual_seed(0)
+    old = PhaseTCNMel(channels=16, layers=3, onset_flux=True, beats=True, recurrent="resonator").eval()
+    selector.save(tmp_path / "old.pt", old)
+    grown, fresh = selector.grow(tmp_path / "old.pt", "phase_tcn_mel", semitones=True)
+    assert fresh == ["semitone_input.bias", "semitone_input.weight"]
+    frames, a = torch.randn(1, 300, config.FRAME_SIZE) * 0.1, torch.tensor([0.2])
+    with torch.no_grad():
+        assert torch.equal(grown.eval()(frames, a)[0], old(frames, a)[0])
 
 
 def test_checkpoint_round_trip_keeps_hyperparameters(tmp_path):

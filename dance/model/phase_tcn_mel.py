@@ -11,6 +11,13 @@ the classic onset feature of beat trackers, which does not change with the
 level or the timbre as much as the log-mel itself does. It needs the previous
 frame's log-mel, which is carried as state like everything else.
 
+With `semitones`, it also hears a log spectrum in semitone bands over the bass
+and middle octaves from a 120 ms window (dance/model/frontend.py): the bass
+notes and chord changes that mark the downbeat in music without drums, which
+the log-mel's 32 ms window cannot resolve. Its input layer starts at zero, so
+a model grown with it (`--init` with `--hparam semitones=true`) starts out
+as the model it was grown from.
+
 The head predicts the phase now and the bar rate (bars per second); the
 anticipation rotates the phase by 2*pi*rate*a, so any anticipation in
 [0, 0.5] s moves the output along the circle at the tempo the network hears.
@@ -42,7 +49,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from dance import config
-from dance.model.frontend import CausalLogMel
+from dance.model.frontend import CausalLogMel, CausalSemitones
 from dance.model.resonator import resonate
 from dance.model.snap import BeatSnap
 
@@ -141,7 +148,8 @@ class ResonatorTail(nn.Module):
 class PhaseTCNMel(nn.Module):
     def __init__(self, channels: int = 64, kernel: int = 3, layers: int = 9, n_mels: int = 64,
                  n_fft: int = 512, dropout: float = 0.1, onset_flux: bool = False, beats: bool = False,
-                 recurrent: str | bool = "", resonators: int | None = None, beat_snap: bool = True):
+                 recurrent: str | bool = "", resonators: int | None = None, beat_snap: bool = True,
+                 semitones: bool = False):
         super().__init__()
         if isinstance(recurrent, bool):  # checkpoints before the resonator said true for the GRU
             recurrent = "gru" if recurrent else ""
@@ -150,10 +158,16 @@ class PhaseTCNMel(nn.Module):
         if resonators and recurrent != "resonator":
             raise ValueError(f"resonators={resonators} needs recurrent='resonator'")
         self.hparams = dict(channels=channels, kernel=kernel, layers=layers, n_mels=n_mels, n_fft=n_fft, dropout=dropout,
-                            onset_flux=onset_flux, beats=beats, recurrent=recurrent, resonators=resonators, beat_snap=beat_snap)
+                            onset_flux=onset_flux, beats=beats, recurrent=recurrent, resonators=resonators, beat_snap=beat_snap,
+                            semitones=semitones)
         self.frontend = CausalLogMel(n_fft=n_fft, n_mels=n_mels)
         self.onset_flux = onset_flux
         self.input = nn.Conv1d(n_mels * (2 if onset_flux else 1), channels, 1)
+        self.semitones = CausalSemitones() if semitones else None
+        if self.semitones is not None:
+            self.semitone_input = nn.Conv1d(self.semitones.bands, channels, 1)
+            nn.init.zeros_(self.semitone_input.weight)
+            nn.init.zeros_(self.semitone_input.bias)
         self.blocks = nn.ModuleList(Block(channels, kernel, 2**i, dropout) for i in range(layers))
         self.tail = None
         if recurrent == "gru":
@@ -164,7 +178,8 @@ class PhaseTCNMel(nn.Module):
         self.beat_head = phase_head(channels) if beats else None
         self.snap = BeatSnap() if beats and beat_snap else None
         self.channels = channels
-        self.state_sizes = [self.frontend.history + (n_mels if onset_flux else 0)] + [channels * b.conv.context for b in self.blocks]
+        self.state_sizes = [self.frontend.history + (n_mels if onset_flux else 0)
+                            + (self.semitones.history if self.semitones is not None else 0)] + [channels * b.conv.context for b in self.blocks]
         if self.tail is not None:
             self.state_sizes.append(self.tail.state_size)
         if self.snap is not None:
@@ -172,7 +187,8 @@ class PhaseTCNMel(nn.Module):
 
     @property
     def receptive_field_frames(self) -> int:
-        return 1 + sum(b.conv.context for b in self.blocks) + math.ceil(self.frontend.history / config.FRAME_SIZE)
+        history = max(self.frontend.history, self.semitones.history if self.semitones is not None else 0)
+        return 1 + sum(b.conv.context for b in self.blocks) + math.ceil(history / config.FRAME_SIZE)
 
     def initial_state(self, batch: int = 1) -> torch.Tensor:
         return torch.zeros(batch, sum(self.state_sizes))
@@ -190,14 +206,21 @@ class PhaseTCNMel(nn.Module):
             state = self.initial_state(batch).to(frames)
         parts = torch.split(state, self.state_sizes, dim=1)
         history = self.frontend.history
+        flux_end = history + (self.frontend.n_mels if self.onset_flux else 0)
         with torch.autocast(frames.device.type, enabled=False):  # bf16 training: the log of small powers needs float32
             log_mel, samples_state = self.frontend(frames, parts[0][:, :history])
-        new_states = [samples_state]
+            if self.semitones is not None:
+                semitones, semitone_state = self.semitones(frames, parts[0][:, flux_end:])
+        frontend_states = [samples_state]
         if self.onset_flux:
-            previous = torch.cat([parts[0][:, history:, None], log_mel[:, :, :-1]], dim=2)
-            new_states = [torch.cat([samples_state, log_mel[:, :, -1]], dim=1)]
+            previous = torch.cat([parts[0][:, history:flux_end, None], log_mel[:, :, :-1]], dim=2)
+            frontend_states.append(log_mel[:, :, -1])
             log_mel = torch.cat([log_mel, F.relu(log_mel - previous)], dim=1)
         x = self.input(log_mel * 0.1)
+        if self.semitones is not None:
+            frontend_states.append(semitone_state)
+            x = x + self.semitone_input(semitones * 0.1)
+        new_states = [torch.cat(frontend_states, dim=1)]
         for block, part in zip(self.blocks, parts[1:]):
             x, block_state = block(x, part.reshape(batch, self.channels, block.conv.context))
             new_states.append(block_state.reshape(batch, -1))
