@@ -175,7 +175,9 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
                        description="Write a checkpoint whose every weight is (1 - share) * FIRST + share * SECOND. Blending a model with its own "
                                    "fine-tuning (or two fine-tunings of one model) often keeps what each does well, at no cost when predicting "
                                    "(weight-space ensembling, WiSE-FT); score the blend before shipping it (`dance eval`, bench/devbench.py).")
-    p.add_argument("first", type=Path, help="checkpoint whose hyperparameters the blend keeps, e.g. dance/default_model.pt")
+    p.add_argument("first", type=Path, help="checkpoint whose hyperparameters the blend keeps, e.g. dance/default_model.pt "
+                                            "(grown to SECOND's when SECOND was grown from it with parts that start at zero, "
+                                            "such as --hparam semitones=true)")
     p.add_argument("second", type=Path, help="checkpoint of the same network, e.g. checkpoints/mine/4.pt")
     p.add_argument("--share", type=float, default=0.5, help="how far to move from FIRST towards SECOND, 0 to 1 (default %(default)s)")
     p.add_argument("--out", type=Path, required=True, help="checkpoint to write")

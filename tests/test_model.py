@@ -233,6 +233,28 @@ def test_blend_moves_every_weight_the_share_of_the_way_and_refuses_another_netwo
     assert rc != 0 and "between 0 and 1" in err and not (tmp_path / "x.pt").exists()
 
 
+def test_a_model_blends_with_its_child_grown_with_semitone_bands(tmp_path, capsys):
+    """The parent is grown first (its bands' input at zero: it computes what it did), then blended."""
+    torch.manual_seed(0)
+    parent = PhaseTCNMel(channels=16, layers=3, onset_flux=True)
+    selector.save(tmp_path / "parent.pt", parent)
+    child, _ = selector.grow(tmp_path / "parent.pt", "phase_tcn_mel", semitones=True)
+    with torch.no_grad():
+        for weight in child.parameters():
+            weight.add_(0.01)
+    selector.save(tmp_path / "child.pt", child)
+    rc, _, _ = in_process(capsys, "blend", tmp_path / "parent.pt", tmp_path / "child.pt", "--out", tmp_path / "blend.pt")
+    assert rc == 0
+    blended, _ = selector.load(tmp_path / "blend.pt")
+    assert blended.hparams == child.hparams
+    a, b = parent.state_dict(), child.state_dict()
+    for name, weight in blended.state_dict().items():
+        assert torch.allclose(weight, 0.5 * a.get(name, torch.zeros_like(weight)) + 0.5 * b[name], atol=1e-6), name
+    selector.save(tmp_path / "beats.pt", PhaseTCNMel(channels=16, layers=3, onset_flux=True, beats=True))
+    rc, _, err = in_process(capsys, "blend", tmp_path / "parent.pt", tmp_path / "beats.pt", "--out", tmp_path / "x.pt")
+    assert rc != 0 and "do not hold the same network" in err  # a beat head starts random, not at zero
+
+
 def test_bad_checkpoints_are_clear_errors(tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     torch.save({"weights": {}}, tmp_path / "foreign.pt")

@@ -104,12 +104,22 @@ def blend(first: Path, second: Path, share: float) -> nn.Module:
     to the second's: (1 - share) * first + share * second. Two fine-tunings of
     one model (or a model and its fine-tuning) blend into one that often keeps
     the strengths of both (weight-space ensembling, WiSE-FT), at no cost at
-    inference; models that do not share an ancestor blend into noise."""
+    inference; models that do not share an ancestor blend into noise. When the
+    second was grown from the first with parts that start at zero (the semitone
+    bands' input), the first is grown the same way first: it computes what it
+    did, and the blend keeps the second's hyperparameters."""
     if not 0 <= share <= 1:
         raise CheckpointError(f"the share of the second checkpoint must be between 0 and 1, got {share}")
     model, payload = load(first)
     other = read(second)
-    own = payload["weights"]
+    if other["model"] == payload["model"] and other["hparams"] != payload["hparams"]:
+        try:
+            grown, fresh = grow(first, payload["model"], **other["hparams"])
+        except CheckpointError:
+            fresh = None  # not a growth of the first: the check below says so
+        if fresh and all(not grown.state_dict()[k].any() for k in fresh):
+            model = grown
+    own = model.state_dict()
     if other["model"] != payload["model"] or {k: w.shape for k, w in other["weights"].items()} != {k: w.shape for k, w in own.items()}:
         raise CheckpointError(f"{first} and {second} do not hold the same network ({payload['model']} {payload['hparams']} "
                               f"against {other['model']} {other['hparams']}), so their weights cannot be blended")
