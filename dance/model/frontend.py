@@ -31,22 +31,40 @@ def mel_filterbank(n_fft: int, n_mels: int, fmin: float, fmax: float) -> torch.T
     return torch.clamp(torch.minimum(rising, falling), min=0.0)
 
 
-class CausalLogMel(nn.Module):
-    def __init__(self, n_fft: int = 512, n_mels: int = 64, fmin: float = 30.0, fmax: float = 8000.0):
+class HannPower(nn.Module):
+    """The power spectrum of Hann-windowed audio in the first `bins` DFT bins:
+    by matrix products in the exported graph, by a real FFT in PyTorch."""
+
+    def __init__(self, n_fft: int, bins: int):
         super().__init__()
-        if not config.FRAME_SIZE <= n_fft <= 2 * config.FRAME_SIZE:
-            raise ValueError(f"n_fft must be between one and two frames ({config.FRAME_SIZE}-{2 * config.FRAME_SIZE} samples)")
         self.n_fft = n_fft
-        self.n_mels = n_mels
-        self.history = n_fft - config.FRAME_SIZE  # samples carried from earlier frames
+        self.bins = bins
         n = torch.arange(n_fft, dtype=torch.float64)
-        k = torch.arange(n_fft // 2 + 1, dtype=torch.float64)
+        k = torch.arange(bins, dtype=torch.float64)
         window = 0.5 - 0.5 * torch.cos(2 * math.pi * n / n_fft)
         angle = 2 * math.pi * n[:, None] * k[None, :] / n_fft
         # rebuilt from the hyperparameters, so they stay out of checkpoints
         self.register_buffer("window", window.float(), persistent=False)
         self.register_buffer("dft_real", (window[:, None] * torch.cos(angle)).float(), persistent=False)
         self.register_buffer("dft_imag", (window[:, None] * torch.sin(angle)).float(), persistent=False)
+
+    def portable_power(self, windows: torch.Tensor) -> torch.Tensor:
+        """[..., n_fft] -> power spectrum [..., bins] by matrix products (the exported form)."""
+        return (windows @ self.dft_real) ** 2 + (windows @ self.dft_imag) ** 2
+
+    def fft_power(self, windows: torch.Tensor) -> torch.Tensor:
+        """The same power spectrum by a real FFT (real² + imag²: a third of the cost of summing a view's last axis of 2)."""
+        spectrum = torch.fft.rfft(windows * self.window)[..., : self.bins]
+        return spectrum.real.square() + spectrum.imag.square()
+
+
+class CausalLogMel(HannPower):
+    def __init__(self, n_fft: int = 512, n_mels: int = 64, fmin: float = 30.0, fmax: float = 8000.0):
+        if not config.FRAME_SIZE <= n_fft <= 2 * config.FRAME_SIZE:
+            raise ValueError(f"n_fft must be between one and two frames ({config.FRAME_SIZE}-{2 * config.FRAME_SIZE} samples)")
+        super().__init__(n_fft, n_fft // 2 + 1)
+        self.n_mels = n_mels
+        self.history = n_fft - config.FRAME_SIZE  # samples carried from earlier frames
         self.register_buffer("mel", mel_filterbank(n_fft, n_mels, fmin, fmax), persistent=False)
 
     def forward(self, frames: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -58,15 +76,6 @@ class CausalLogMel(nn.Module):
         power = self.portable_power(windows) if torch.onnx.is_in_onnx_export() else self.fft_power(windows)
         log_mel = torch.log(power @ self.mel + 1e-6)
         return log_mel.transpose(1, 2), frames[:, -1, config.FRAME_SIZE - self.history:]
-
-    def portable_power(self, windows: torch.Tensor) -> torch.Tensor:
-        """[..., n_fft] -> power spectrum [..., n_fft // 2 + 1] by matrix products (the exported form)."""
-        return (windows @ self.dft_real) ** 2 + (windows @ self.dft_imag) ** 2
-
-    def fft_power(self, windows: torch.Tensor) -> torch.Tensor:
-        """The same power spectrum by a real FFT (real² + imag²: a third of the cost of summing a view's last axis of 2)."""
-        spectrum = torch.fft.rfft(windows * self.window)
-        return spectrum.real.square() + spectrum.imag.square()
 
 
 def semitone_filterbank(n_fft: int, fmin: float, fmax: float, sample_rate: float) -> torch.Tensor:
@@ -95,7 +104,7 @@ def lowpass(taps: int, cutoff_hz: float) -> torch.Tensor:
     return h / h.sum()
 
 
-class CausalSemitones(nn.Module):
+class CausalSemitones(HannPower):
     """A log spectrum in semitone bands over the bass and middle octaves, from
     a window of several frames (ending, like the log-mel's, at the frame's end),
     minus its mean over the bands: the notes and chords being played, whatever
@@ -113,24 +122,17 @@ class CausalSemitones(nn.Module):
     CUTOFF_HZ = 2000.0  # passes fmax; what folds back below fmax (from above 4000 - fmax Hz) is 50 dB down
 
     def __init__(self, window_frames: int = 6, fmin: float = 55.0, fmax: float = 1050.0):
-        super().__init__()
+        frame = config.FRAME_SIZE // self.DECIMATION  # decimated samples a frame
+        bank = semitone_filterbank(window_frames * frame, fmin, fmax, config.SAMPLE_RATE / self.DECIMATION)
+        super().__init__(window_frames * frame, bank.shape[0])  # only the bins the bands use
         self.window_frames = window_frames
-        self.frame = config.FRAME_SIZE // self.DECIMATION  # decimated samples a frame
-        self.n_fft = window_frames * self.frame
+        self.frame = frame
+        self.bands = bank.shape[1]
         self.raw_history = self.TAPS - self.DECIMATION  # raw samples the filter still needs
         self.history = self.raw_history + self.n_fft - self.frame  # state: raw tail, then decimated history
-        bank = semitone_filterbank(self.n_fft, fmin, fmax, config.SAMPLE_RATE / self.DECIMATION)
-        self.bands = bank.shape[1]
-        n = torch.arange(self.n_fft, dtype=torch.float64)
-        k = torch.arange(bank.shape[0], dtype=torch.float64)  # only the bins the bands use
-        window = 0.5 - 0.5 * torch.cos(2 * math.pi * n / self.n_fft)
-        angle = 2 * math.pi * n[:, None] * k[None, :] / self.n_fft
         # [DECIMATION, TAPS / DECIMATION]: entry (r, q) weighs sample r of the q-th row of DECIMATION samples
         fir = lowpass(self.TAPS, self.CUTOFF_HZ).flip(0).reshape(self.TAPS // self.DECIMATION, self.DECIMATION).T
         self.register_buffer("fir", fir.float().contiguous(), persistent=False)
-        self.register_buffer("window", window.float(), persistent=False)
-        self.register_buffer("dft_real", (window[:, None] * torch.cos(angle)).float(), persistent=False)
-        self.register_buffer("dft_imag", (window[:, None] * torch.sin(angle)).float(), persistent=False)
         self.register_buffer("bank", bank, persistent=False)
 
     def forward(self, frames: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -166,8 +168,6 @@ class CausalSemitones(nn.Module):
         a concat and matrix products (plain ONNX operators), in PyTorch by a strided
         view and a real FFT (no copies)."""
         if portable:
-            windows = torch.cat([signal[:, j * self.frame: (j + length) * self.frame].reshape(signal.shape[0], length, self.frame)
-                                 for j in range(self.window_frames)], dim=2)
-            return (windows @ self.dft_real) ** 2 + (windows @ self.dft_imag) ** 2
-        spectrum = torch.fft.rfft(signal.unfold(1, self.n_fft, self.frame) * self.window)[..., : self.bank.shape[0]]
-        return spectrum.real.square() + spectrum.imag.square()
+            return self.portable_power(torch.cat([signal[:, j * self.frame: (j + length) * self.frame].reshape(signal.shape[0], length, self.frame)
+                                                  for j in range(self.window_frames)], dim=2))
+        return self.fft_power(signal.unfold(1, self.n_fft, self.frame))

@@ -117,7 +117,7 @@ def blend(first: Path, second: Path, share: float) -> nn.Module:
             grown, fresh = grow(first, payload["model"], **other["hparams"])
         except CheckpointError:
             fresh = None  # not a growth of the first: the check below says so
-        if fresh and all(not grown.state_dict()[k].any() for k in fresh):
+        if fresh and all(not w.any() for k, w in grown.state_dict().items() if k in fresh):
             model = grown
     own = model.state_dict()
     if other["model"] != payload["model"] or {k: w.shape for k, w in other["weights"].items()} != {k: w.shape for k, w in own.items()}:
