@@ -63,8 +63,10 @@ validation-eval: validation
 # then 10 epochs on all of that plus 108 piano-midi.de pieces (`pm`, about 65 min), and
 # then `room` (6 epochs with the room scene). Last, `bal`: room/6 trained on the chunks it knew
 # that are rebuilt here (the generator/MMA/music21 songs now from the mix sets of jam-model) with
-# a fifth of every batch from the rest of MidiJamboree, and the shipped model is room/6 and bal/7
-# blended half and half (`dance blend`, README section 8).
+# a fifth of every batch from the rest of MidiJamboree, and room/6 and bal/7 are blended half and
+# half (`dance blend`). That blend grows the semitone bands (`semi1`, 8 epochs of bal's mix), and
+# `meters1` (shipped) trains it 8 epochs on bal and MidiJamboree together with a quarter of every
+# batch from their real music in meters other than four beats a bar (`dance data pick`, README section 8).
 # (The model before `res` had a GRU tail, grown the same way:
 # `--hparam recurrent=gru`, 5 epochs on the first chunks, then 7 on all.)
 SHIP_EPOCH ?= 12
@@ -140,7 +142,12 @@ default-model: setup
 	cp -al $(addsuffix /.,$(addprefix $(DATA)/chunks/,clicks2 mix mix21 mix21b mixb pianomidi pop pop-performed)) $(DATA)/chunks/bal/
 	$(DANCE) train phase_tcn_mel --chunks-path $(DATA)/chunks/bal --mix-chunks $(DATA)/chunks/jam --mix-share 0.2 -t bal -e 12 --minutes 78 -b 8 --lr 1.2e-4 --init checkpoints/room/6.pt
 	$(DANCE) blend checkpoints/room/6.pt checkpoints/bal/7.pt --share 0.5 --out checkpoints/blend/room6-bal7.pt
-	$(DANCE) ship checkpoints/blend/room6-bal7.pt
+	$(DANCE) train phase_tcn_mel --chunks-path $(DATA)/chunks/bal --mix-chunks $(DATA)/chunks/jam --mix-share 0.2 -t semi1 -e 14 --minutes 80 -b 8 --lr 1.2e-4 --init checkpoints/blend/room6-bal7.pt --hparam semitones=true --bf16 --seed 2
+	mkdir -p $(DATA)/chunks/baljam
+	cp -al $(DATA)/chunks/bal/. $(DATA)/chunks/jam/. $(DATA)/chunks/baljam/
+	$(DANCE) data pick $(DATA)/chunks/baljam $(DATA)/chunks/meters-real --beats-per-bar 2 3 5 6 7 9 12 --skip-sources generated mma metronome
+	$(DANCE) train phase_tcn_mel --chunks-path $(DATA)/chunks/baljam --mix-chunks $(DATA)/chunks/meters-real --mix-share 0.25 -t meters1 -e 14 --minutes 85 -b 8 --lr 1.5e-4 --init checkpoints/semi1/8.pt --bf16 --seed 4
+	$(DANCE) ship checkpoints/meters1/8.pt
 	$(MAKE) validation-eval
 
 # The chunks of the rest of MidiJamboree (`jam`, performed) and of more generator, MMA and

@@ -30,30 +30,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dance import metrics  # noqa: E402
 from dance.data.dataset import split_by_song  # noqa: E402
-from dance.data.formats import find_chunks, read_labels  # noqa: E402
+from dance.data.formats import find_chunks  # noqa: E402
+from dance.data.pick import chunk_beats_per_bar, corpus_source  # noqa: E402
 from dance.evaluate import read_chunk  # noqa: E402
 from dance.inference import load_model, predict  # noqa: E402
 
-CORPUS_SOURCES = ("generated", "mma", "music21", "metronome")
 METER_COLUMNS = ("2", "3", "4", "other")
 
 
 def group_of(chunk: Path, folder: Path) -> str:
-    source = chunk.name.split("-")[0]
-    return source if source in CORPUS_SOURCES else folder.name
+    return corpus_source(chunk) or folder.name
 
 
-def beats_per_bar(chunk: Path) -> str:
-    """The chunk's beats per bar from its labels (bars and beats started), as a meter column; "" without beat labels."""
-    beat_file = chunk.with_suffix(".beat")
-    if not beat_file.exists():
-        return ""
-    bars, beats = read_labels(chunk.with_suffix(".phase")), read_labels(beat_file)
-    if np.isnan(beats).any():
-        return ""
-    bar_starts = np.count_nonzero(np.diff(bars) < -0.5)
-    count = round(np.count_nonzero(np.diff(beats) < -0.5) / bar_starts) if bar_starts else 0
-    return str(count) if str(count) in METER_COLUMNS else "other"
+def meter_column(chunk: Path) -> str:
+    count = chunk_beats_per_bar(chunk)
+    return "" if count is None else str(count) if str(count) in METER_COLUMNS else "other"
 
 
 def chunk_error(model, chunk: Path, skip: float) -> float:
@@ -93,7 +84,7 @@ def main() -> None:
         for chunk in chunks:
             error = chunk_error(model, chunk, args.skip)
             errors.append(error)
-            by_meter[beats_per_bar(chunk)].append(error)
+            by_meter[meter_column(chunk)].append(error)
         cells = [f"{np.mean(by_meter[c]):.3f} ({len(by_meter[c])})" if by_meter[c] else "—" for c in METER_COLUMNS]
         print(f"| {group} | {side} | {len(chunks)} | {np.mean(errors):.3f} | {' | '.join(cells)} |", flush=True)
 

@@ -81,6 +81,18 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--jitter", **jitter)
     p.add_argument("--seed", **seed)
 
+    p = steps.add_parser("pick", help="link the chunks in given meters (beats per bar) into a folder, for train --mix-chunks",
+                         description="Link the chunks of a folder whose beats per bar (counted from their .phase and .beat labels: 6/8 is 2, "
+                         "9/8 is 3) is one of --beats-per-bar into OUT, for `dance train --mix-chunks OUT`: a share of every batch from "
+                         "the meters a corpus has too little of. Only songs that `dance train` trains on are picked (its split by song), "
+                         "so a run on CHUNKS never trains on a song it validates on.")
+    p.add_argument("chunks", type=Path, help="chunk folder (.ogg + .phase + .beat)")
+    p.add_argument("out", type=Path, help="folder for the links")
+    p.add_argument("--beats-per-bar", type=int, nargs="+", required=True, metavar="N", help="meters to pick, e.g. 2 3 5 6 7 9 12")
+    p.add_argument("--skip-sources", nargs="+", default=[], metavar="SOURCE",
+                   help="leave out chunks of these embedded-corpus sources (generated, mma, music21, metronome)")
+    p.add_argument("--validation-fraction", type=float, default=0.1, help="as given to `dance train` (default %(default)s)")
+
     p = steps.add_parser("view", help="draw one chunk (waveform, spectrogram, labels, bar lines) as a PNG",
                          description="Draw a chunk: waveform, spectrogram and phase labels with the bar lines they imply.")
     p.add_argument("chunk", type=Path, help="a chunk .ogg (its .phase must sit beside it)")
@@ -105,6 +117,10 @@ def run_data(args: argparse.Namespace) -> None:
     elif args.step == "relabel":
         count, skipped = pipeline.relabel(args.chunks, args.midi, args.seed, args.jitter)
         print(f"{count} chunks got beat labels" + "".join(f"; {n} songs skipped: {reason}" for reason, n in skipped.items()))
+    elif args.step == "pick":
+        from dance.data.pick import pick
+        count = pick(args.chunks, args.out, set(args.beats_per_bar), set(args.skip_sources), args.validation_fraction)
+        print(f"{count} chunks in {', '.join(map(str, sorted(args.beats_per_bar)))} beats a bar linked into {args.out}")
     elif args.step == "view":
         from dance.plots import view_chunk
         if not args.chunk.is_file() or not args.chunk.with_suffix(".phase").is_file():
