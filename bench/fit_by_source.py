@@ -74,6 +74,9 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=120, help="chunks drawn per group and side (default %(default)s)")
     parser.add_argument("--skip", type=float, default=10.0, help="seconds at each chunk's start left out (default %(default)s)")
     args = parser.parse_args()
+    missing = [str(f) for f in args.folders if not f.is_dir()]
+    if missing:
+        parser.error(f"not a folder: {', '.join(missing)}")
     model = load_model(args.model)
     print(f"model {args.model or 'shipped'}; bar phase error (bars) from {args.skip:g} s on, at anticipation 0; (chunks)\n")
     print(f"| group | side | chunks | error | {' | '.join(f'{c} beats' if c != 'other' else 'other meters' for c in METER_COLUMNS)} |")

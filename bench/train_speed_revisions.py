@@ -34,11 +34,15 @@ import tempfile
 from pathlib import Path
 
 REPOSITORY = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPOSITORY))
+
+from dance.data.dataset import split_by_song  # noqa: E402
+from dance.data.formats import find_chunks  # noqa: E402
 
 
 def link_chunks(source: Path, count: int, folder: Path) -> int:
     """Links `count` chunks of `source` (seeded draw) into `folder`; returns how many."""
-    chunks = sorted(p for p in source.glob("*.ogg") if p.with_suffix(".phase").exists())
+    chunks = find_chunks(source)
     if len(chunks) < count:
         sys.exit(f"error: {source} has {len(chunks)} chunks with labels, fewer than --count {count}")
     folder.mkdir(parents=True)
@@ -62,11 +66,9 @@ def train_chunks(code: Path, chunks: Path, work: Path, flags: list[str], epochs:
     return [b - a for a, b in zip(written, written[1:])]
 
 
-def trained_per_epoch(code: Path, chunks: Path) -> int:
-    """Chunks an epoch trains on: those of the songs the current split keeps for training."""
-    sys.path.insert(0, str(code))
-    from dance.data.dataset import split_by_song
-    train, _ = split_by_song(sorted(chunks.glob("*.ogg")), 0.1)
+def trained_per_epoch(chunks: Path) -> int:
+    """Chunks an epoch trains on: those of the songs `dance train`'s split keeps for training."""
+    train, _ = split_by_song(find_chunks(chunks), 0.1)
     return len(train)
 
 
@@ -82,6 +84,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.epochs < 2:
         parser.error("--epochs must be at least 2: the first epoch is not timed")
+    if not args.chunks.is_dir():
+        parser.error(f"--chunks {args.chunks} is not a folder")
     settings = [tuple(s.split("=", 1)) for s in (args.setting or ["TCN="])]
     if any(len(s) != 2 for s in settings):
         parser.error("--setting takes LABEL=FLAGS")
@@ -90,8 +94,10 @@ def main() -> None:
         chunks = work / "chunks"
         link_chunks(args.chunks, args.count, chunks)
         before = work / "before"
-        subprocess.run(["git", "-C", str(REPOSITORY), "worktree", "add", "--detach", str(before), args.before],
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        added = subprocess.run(["git", "-C", str(REPOSITORY), "worktree", "add", "--detach", str(before), args.before],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if added.returncode:
+            sys.exit(f"error: cannot check out --before {args.before}: {added.stderr.strip().splitlines()[-1]}")
         try:
             runs = [(f"{args.before} (before)", before, [])] + [(label, REPOSITORY, shlex.split(flags)) for label, flags in settings]
             times: dict[str, list[float]] = {label: [] for label, _, _ in runs}
@@ -101,7 +107,7 @@ def main() -> None:
                     print(f"{label}: epochs of {', '.join(f'{t:.1f}' for t in times[label])} s", file=sys.stderr, flush=True)
         finally:
             subprocess.run(["git", "-C", str(REPOSITORY), "worktree", "remove", "--force", str(before)], check=False)
-        per_epoch = trained_per_epoch(REPOSITORY, chunks)
+        per_epoch = trained_per_epoch(chunks)
         base = per_epoch / statistics.median(times[runs[0][0]])
         print(f"\n{per_epoch} training chunks an epoch (of {args.count}), batch 8, epochs 2-{args.epochs}, {args.rounds} round(s)\n")
         print("| code | seconds an epoch (median) | chunks per second | × before |\n|---|---|---|---|")
