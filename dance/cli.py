@@ -48,7 +48,7 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
                          "OUT/corpus.json records each song's source and performance. Existing files are kept, so a rerun resumes.")
     p.add_argument("out", type=Path, help="folder for the MIDI files")
     p.add_argument("--songs", type=int, default=200, help="number of songs (default %(default)s): of every 11, 3 generated, 3 MMA, 4 music21, 1 click track")
-    p.add_argument("--sources", nargs="+", default=["generated", "mma", "music21", "metronome"], choices=["generated", "mma", "music21", "metronome"], metavar="SOURCE",
+    p.add_argument("--sources", nargs="+", default=list(config.CORPUS_SOURCES), choices=config.CORPUS_SOURCES, metavar="SOURCE",
                    help="which sources to draw from, in their usual proportions (default: %(default)s); the validation set leaves out music21, whose pieces training draws from")
     p.add_argument("--seed", **seed)
     p.add_argument("--workers", **workers)
@@ -90,7 +90,7 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("out", type=Path, help="folder for the links")
     p.add_argument("--beats-per-bar", type=int, nargs="+", required=True, metavar="N", help="meters to pick, e.g. 2 3 5 6 7 9 12")
     p.add_argument("--skip-sources", nargs="+", default=[], metavar="SOURCE",
-                   help="leave out chunks of these embedded-corpus sources (generated, mma, music21, metronome)")
+                   help=f"leave out chunks of these embedded-corpus sources ({', '.join(config.CORPUS_SOURCES)})")
     p.add_argument("--validation-fraction", type=float, default=0.1, help="as given to `dance train` (default %(default)s)")
 
     p = steps.add_parser("view", help="draw one chunk (waveform, spectrogram, labels, bar lines) as a PNG",

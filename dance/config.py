@@ -49,6 +49,9 @@ DEFAULT_SOUNDFONTS = ("FluidR3_GM.sf2", "MuseScore_General_Lite.sf3", "TimGM6mb.
 # trained on and which are kept for the real-music development benchmark. Whole
 # collections are held out, never single pieces, so the benchmark shares no
 # composer or collection with training.
+# the embedded corpus's sources (`dance data corpus --sources`); its songs are named <source>-<seed>-<index>
+CORPUS_SOURCES = ("generated", "mma", "music21", "metronome")
+
 MUSIC21_TRAINING_COLLECTIONS = (
     "bach", "handel", "corelli", "cpebach", "haydn", "monteverdi", "palestrina", "josquin",
     "trecento", "ciconia", "luca", "ryansMammoth", "essenFolksong", "verdi", "weber", "schoenberg",

@@ -21,6 +21,7 @@ import mido
 import numpy as np
 from tqdm import tqdm
 
+from dance import config
 from dance.corpus import generator, metronome, mma, music21_source, performance
 from dance.data.audio import write_atomic, write_text
 
@@ -77,6 +78,7 @@ def write_metronome(task: tuple[Path, int, object]) -> dict:
 
 
 WRITERS = {"generated": write_generated, "mma": write_mma, "music21": write_music21, "metronome": write_metronome}
+assert tuple(WRITERS) == config.CORPUS_SOURCES
 
 
 def write_corpus(out: Path, songs: int, seed: int, workers: int, sources: tuple[str, ...] = tuple(WRITERS)) -> int:

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from dance.config import CORPUS_SOURCES
 from dance.data.dataset import split_by_song
 from dance.data.formats import find_chunks, read_labels
 
-CORPUS_SOURCES = ("generated", "mma", "music21", "metronome")  # `dance data corpus` names its songs <source>-…
 LABEL_SUFFIXES = (".ogg", ".phase", ".beat")
 
 
