@@ -26,6 +26,8 @@ uses it); its labels are read back from the written MIDI by dance.data.midi.read
 so they follow the performance's tempo map exactly. The anchors run once and are
 cached by excerpt (results/devbench/anchors.json), so scoring a checkpoint takes
 seconds: `python bench/devbench.py score --model checkpoints/x/5.pt --no-anchors`.
+Scoring writes table.md, results.json (every excerpt's metrics) and errors.png
+(each tracker's frames by signed phase error: jitter around the bar or a lost bar).
 """
 
 from __future__ import annotations
@@ -944,26 +946,32 @@ def run_anchors(venv: Path, folder: Path, entries: list[dict], cache_path: Path)
     return cache
 
 
-def score_all(model, folder: Path, entries: list[dict], anchors: dict) -> list[dict]:
-    """One row per (excerpt, tracker) with dance.evaluate.score's metrics."""
+def score_all(model, folder: Path, entries: list[dict], anchors: dict) -> tuple[list[dict], dict[str, np.ndarray]]:
+    """(one row per (excerpt, tracker) with dance.evaluate.score's metrics,
+    tracker -> every scored frame's signed phase error over all excerpts)."""
     from compare_trackers import phase_from_downbeats
     from dance.data.labels import frame_instants
     from dance.evaluate import read_rendered, score
     from dance.inference import predict
+    from dance.metrics import signed_phase_error
 
-    rows = []
+    rows, errors = [], defaultdict(list)
+
+    def add(item, times: np.ndarray, phases: np.ndarray, anticipation: float, tracker: str, slice_name: str, beat_phases=None) -> None:
+        rows.append({**score(item, times, phases, anticipation, beat_phases), "slice": slice_name, "tracker": tracker})
+        errors[tracker].append(signed_phase_error(times, phases, item.true_phase(times, anticipation)))
+
     for e in entries:
         item = read_rendered(folder / e["file"])
         for anticipation in (0.0, config.ANTICIPATION_MAX):
             p = predict(model, item.samples, anticipation)
-            rows.append({**score(item, p.times, p.phases, anticipation, p.beat_phases if p.has_beats else None),
-                         "slice": e["slice"], "tracker": f"dance @ {anticipation:.1f} s"})
+            add(item, p.times, p.phases, anticipation, f"dance @ {anticipation:.1f} s", e["slice"], p.beat_phases if p.has_beats else None)
         found = anchors.get(e["name"])
         if found and found.get("sha256") == audio_sha256(folder / e["file"]):
             times = frame_instants(len(item.samples) // config.FRAME_SIZE)
             for key, tracker in (("beatnet", "BeatNet (online)"), ("madmom", "madmom (offline)")):
-                rows.append({**score(item, times, phase_from_downbeats(times, found[key]), 0.0), "slice": e["slice"], "tracker": tracker})
-    return rows
+                add(item, times, phase_from_downbeats(times, found[key]), 0.0, tracker, e["slice"])
+    return rows, {tracker: np.concatenate(parts) for tracker, parts in errors.items()}
 
 
 def summarise(rows: list[dict]) -> dict:
@@ -1054,6 +1062,8 @@ def results_folder(model_path: Path, out: Path | None) -> Path:
 
 def score_command(args: argparse.Namespace) -> None:
     from dance.inference import load_model
+    from dance.metrics import SKIP_SECONDS
+    from dance.plots import error_histogram_picture
 
     folder = args.data
     manifest = read_manifest(folder)
@@ -1066,10 +1076,12 @@ def score_command(args: argparse.Namespace) -> None:
     anchor_seconds = time.monotonic() - started
     model = load_model(args.model)
     started = time.monotonic()
-    rows = score_all(model, folder, entries, anchors)
+    rows, errors = score_all(model, folder, entries, anchors)
     table = summarise(rows)
     out = results_folder(args.model, args.out)
     out.mkdir(parents=True, exist_ok=True)
+    error_histogram_picture(errors, out / "errors.png", f"phase error over every frame of the {len(entries)} excerpts (after the first "
+                            f"{SKIP_SECONDS:g} s), model {args.model}")
     beats = beat_line(table)
     text = markdown(table) + (f"\n\n{beats}" if beats else "") + f"\n\n{rate_line(table)}"
     header = (f"Real-music development benchmark v{DEVBENCH_VERSION} (seed {manifest['seed']}, {len(entries)} excerpts, "
@@ -1082,7 +1094,7 @@ def score_command(args: argparse.Namespace) -> None:
         "summary": table, "rows": rows,
         "dance_seconds": round(time.monotonic() - started, 1), "anchor_seconds": round(anchor_seconds, 1)}, indent=1, default=float) + "\n")
     print(header + text)
-    print(f"\nwritten to {out}/table.md and results.json (dance scored in {time.monotonic() - started:.0f} s)")
+    print(f"\nwritten to {out}/table.md, results.json and errors.png (dance scored in {time.monotonic() - started:.0f} s)")
 
 
 def main() -> None:

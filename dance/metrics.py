@@ -24,6 +24,13 @@ def phase_error(times: np.ndarray, predicted: np.ndarray, truth: np.ndarray) -> 
     return float(circular_distance(predicted[keep], truth[keep]).mean()) if keep.any() else float("nan")
 
 
+def signed_phase_error(times: np.ndarray, predicted: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Predicted minus true phase in [-0.5, 0.5) bar (negative: behind), frame
+    by frame after the first SKIP_SECONDS; its absolute mean is phase_error."""
+    keep = times >= SKIP_SECONDS
+    return (np.asarray(predicted)[keep] - np.asarray(truth)[keep] + 0.5) % 1.0 - 0.5
+
+
 def bar_rate_ratio(times: np.ndarray, predicted: np.ndarray, truth: np.ndarray) -> float:
     """How many bars the predicted phase advanced per true bar, after the first
     SKIP_SECONDS: 1 follows the bar rate, 2 hears every bar as two (a half-bar

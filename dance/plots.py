@@ -1,5 +1,6 @@
-"""Pictures: a chunk (waveform, spectrogram, labels, bar lines) and a
-prediction against the truth over time."""
+"""Pictures: a chunk (waveform, spectrogram, labels, bar lines), a
+prediction against the truth over time, and how trackers' phase errors are
+distributed."""
 
 from __future__ import annotations
 
@@ -83,6 +84,32 @@ def loss_curve_picture(loss_csv: Path, out: Path) -> Path:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    return out
+
+
+NEAR_BAR = 0.1  # an error within this many bars is "on the bar" in the error picture (the lock rule's tolerance)
+
+
+def error_histogram_picture(errors: dict[str, np.ndarray], out: Path, title: str) -> Path:
+    """Per tracker, the share of frames at each signed phase error (bars):
+    a tracker that follows the bar with jitter has one wide peak at 0, one
+    that loses the bar spreads flat, one a beat off peaks at +-1/4 or 1/3."""
+    fig, ax = plt.subplots(figsize=(10, 3.8))
+    edges = np.linspace(-0.5, 0.5, 41)
+    for name, e in errors.items():
+        share = np.histogram(e, bins=edges)[0] / max(len(e), 1)
+        near = float(np.mean(np.abs(e) < NEAR_BAR)) if len(e) else float("nan")
+        ax.stairs(share, edges, lw=1.6, label=f"{name}: {near:.0%} of frames within {NEAR_BAR} bar, mean |error| {np.abs(e).mean():.3f}")
+    ax.axvspan(-NEAR_BAR, NEAR_BAR, color="#eee", zorder=0)
+    ax.set_xlim(-0.5, 0.5)
+    ax.set_xlabel("predicted minus true phase (bars; negative = behind)")
+    ax.set_ylabel("share of frames")
+    ax.set_title(title)
+    ax.legend(loc="upper right", fontsize=7)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=90)
     plt.close(fig)
     return out

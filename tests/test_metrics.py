@@ -35,6 +35,17 @@ def test_perfect_and_shifted_predictions():
     assert metrics.downbeat_f1(reference, metrics.downbeats(times, late)) == 0.0
 
 
+def test_signed_error_says_behind_or_ahead_across_the_wrap():
+    times, truth = sawtooth()
+    late = np.mod(truth - 0.05, 1.0)
+    early = np.mod(truth + 0.3, 1.0)
+    np.testing.assert_allclose(metrics.signed_phase_error(times, late, truth), -0.05, atol=1e-9)
+    np.testing.assert_allclose(metrics.signed_phase_error(times, early, truth), 0.3, atol=1e-9)
+    assert len(metrics.signed_phase_error(times, late, truth)) == np.sum(times >= metrics.SKIP_SECONDS)
+    wobbly = np.mod(truth + 0.2 * np.sin(times), 1.0)
+    assert np.abs(metrics.signed_phase_error(times, wobbly, truth)).mean() == pytest.approx(metrics.phase_error(times, wobbly, truth))
+
+
 def test_circular_distance_wraps():
     assert metrics.circular_distance(0.98, 0.02) == pytest.approx(0.04)
 
