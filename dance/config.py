@@ -71,8 +71,8 @@ LIVE_DISPLAY_HZ = 10  # terminal display refreshes per second
 # it starts low), through a logistic fitted by bench/confidence.py on the
 # development benchmark for the shipped model: P(phase error < 0.1 bar).
 CONFIDENCE_SECONDS = 1.0
-CONFIDENCE_SLOPE = 1.94
-CONFIDENCE_MIDPOINT = 0.69
+CONFIDENCE_SLOPE = 2.03
+CONFIDENCE_MIDPOINT = 0.61
 
 # Labelling real recordings (`dance label`, dance/label.py)
 LABEL_METERS = tuple(range(2, 10))  # beats per bar a person can choose (keys 2-9)
