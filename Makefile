@@ -65,8 +65,9 @@ validation-eval: validation
 # that are rebuilt here (the generator/MMA/music21 songs now from the mix sets of jam-model) with
 # a fifth of every batch from the rest of MidiJamboree, and room/6 and bal/7 are blended half and
 # half (`dance blend`). That blend grows the semitone bands (`semi1`, 8 epochs of bal's mix), and
-# `meters1` (shipped) trains it 8 epochs on bal and MidiJamboree together with a quarter of every
-# batch from their real music in meters other than four beats a bar (`dance data pick`, README section 8).
+# `meters1` trains it 8 epochs on bal and MidiJamboree together with a quarter of every batch from
+# their real music in meters other than four beats a bar (`dance data pick`, README section 8), and
+# `meters2` (shipped) trains meters1/8 11 more epochs the same way from a lower learning rate.
 # (The model before `res` had a GRU tail, grown the same way:
 # `--hparam recurrent=gru`, 5 epochs on the first chunks, then 7 on all.)
 SHIP_EPOCH ?= 12
@@ -147,7 +148,8 @@ default-model: setup
 	cp -al $(DATA)/chunks/bal/. $(DATA)/chunks/jam/. $(DATA)/chunks/baljam/
 	$(DANCE) data pick $(DATA)/chunks/baljam $(DATA)/chunks/meters-real --beats-per-bar 2 3 5 6 7 9 12 --skip-sources generated mma metronome
 	$(DANCE) train phase_tcn_mel --chunks-path $(DATA)/chunks/baljam --mix-chunks $(DATA)/chunks/meters-real --mix-share 0.25 -t meters1 -e 14 --minutes 85 -b 8 --lr 1.5e-4 --init checkpoints/semi1/8.pt --bf16 --seed 4
-	$(DANCE) ship checkpoints/meters1/8.pt
+	$(DANCE) train phase_tcn_mel --chunks-path $(DATA)/chunks/baljam --mix-chunks $(DATA)/chunks/meters-real --mix-share 0.25 -t meters2 -e 14 --minutes 100 -b 8 --lr 1e-4 --init checkpoints/meters1/8.pt --bf16 --seed 5
+	$(DANCE) ship checkpoints/meters2/11.pt
 	$(MAKE) validation-eval
 
 # The chunks of the rest of MidiJamboree (`jam`, performed) and of more generator, MMA and

@@ -36,6 +36,7 @@ import argparse
 import hashlib
 import json
 import math
+import os
 import subprocess
 import sys
 import tempfile
@@ -1081,7 +1082,7 @@ def score_command(args: argparse.Namespace) -> None:
     out = results_folder(args.model, args.out)
     out.mkdir(parents=True, exist_ok=True)
     error_histogram_picture(errors, out / "errors.png", f"phase error over every frame of the {len(entries)} excerpts (after the first "
-                            f"{SKIP_SECONDS:g} s), model {args.model}")
+                            f"{SKIP_SECONDS:g} s), model {os.path.relpath(args.model)}")
     beats = beat_line(table)
     text = markdown(table) + (f"\n\n{beats}" if beats else "") + f"\n\n{rate_line(table)}"
     header = (f"Real-music development benchmark v{DEVBENCH_VERSION} (seed {manifest['seed']}, {len(entries)} excerpts, "
