@@ -16,7 +16,7 @@ from dance import config  # noqa: E402
 from dance.data.dataset import read_chunk_audio  # noqa: E402
 from dance.data.formats import read_labels  # noqa: E402
 from dance.data.labels import frame_instants  # noqa: E402
-from dance.metrics import downbeats  # noqa: E402
+from dance.metrics import LOCK_TOLERANCE, downbeats  # noqa: E402
 
 
 def view_chunk(chunk: Path, out: Path) -> Path:
@@ -89,20 +89,18 @@ def loss_curve_picture(loss_csv: Path, out: Path) -> Path:
     return out
 
 
-NEAR_BAR = 0.1  # an error within this many bars is "on the bar" in the error picture (the lock rule's tolerance)
-
-
 def error_histogram_picture(errors: dict[str, np.ndarray], out: Path, title: str) -> Path:
     """Per tracker, the share of frames at each signed phase error (bars):
     a tracker that follows the bar with jitter has one wide peak at 0, one
-    that loses the bar spreads flat, one a beat off peaks at +-1/4 or 1/3."""
+    that loses the bar spreads flat, one a beat off peaks at +-1/4 or 1/3.
+    The shaded band is the lock rule's tolerance."""
     fig, ax = plt.subplots(figsize=(10, 3.8))
     edges = np.linspace(-0.5, 0.5, 41)
     for name, e in errors.items():
         share = np.histogram(e, bins=edges)[0] / max(len(e), 1)
-        near = float(np.mean(np.abs(e) < NEAR_BAR)) if len(e) else float("nan")
-        ax.stairs(share, edges, lw=1.6, label=f"{name}: {near:.0%} of frames within {NEAR_BAR} bar, mean |error| {np.abs(e).mean():.3f}")
-    ax.axvspan(-NEAR_BAR, NEAR_BAR, color="#eee", zorder=0)
+        near = float(np.mean(np.abs(e) < LOCK_TOLERANCE)) if len(e) else float("nan")
+        ax.stairs(share, edges, lw=1.6, label=f"{name}: {near:.0%} of frames within {LOCK_TOLERANCE} bar, mean |error| {np.abs(e).mean():.3f}")
+    ax.axvspan(-LOCK_TOLERANCE, LOCK_TOLERANCE, color="#eee", zorder=0)
     ax.set_xlim(-0.5, 0.5)
     ax.set_xlabel("predicted minus true phase (bars; negative = behind)")
     ax.set_ylabel("share of frames")
