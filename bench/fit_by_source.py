@@ -28,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dance import metrics  # noqa: E402
+from dance import config, metrics  # noqa: E402
 from dance.data.dataset import split_by_song  # noqa: E402
 from dance.data.formats import find_chunks  # noqa: E402
 from dance.data.pick import chunk_beats_per_bar, corpus_source  # noqa: E402
@@ -59,7 +59,7 @@ def drawn(folders: list[Path], sample: int) -> dict[tuple[str, str], list[Path]]
     """(group, side) -> up to `sample` chunks, drawn with a fixed seed."""
     found: dict[tuple[str, str], list[Path]] = defaultdict(list)
     for folder in folders:
-        train, held_out = split_by_song(find_chunks(folder), 0.1)
+        train, held_out = split_by_song(find_chunks(folder), config.VALIDATION_FRACTION)
         for side, chunks in (("train", train), ("held out", held_out)):
             for chunk in chunks:
                 found[(group_of(chunk, folder), side)].append(chunk)

@@ -36,6 +36,7 @@ from pathlib import Path
 REPOSITORY = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPOSITORY))
 
+from dance import config  # noqa: E402
 from dance.data.dataset import split_by_song  # noqa: E402
 from dance.data.formats import find_chunks  # noqa: E402
 
@@ -68,7 +69,7 @@ def train_chunks(code: Path, chunks: Path, work: Path, flags: list[str], epochs:
 
 def trained_per_epoch(chunks: Path) -> int:
     """Chunks an epoch trains on: those of the songs `dance train`'s split keeps for training."""
-    train, _ = split_by_song(find_chunks(chunks), 0.1)
+    train, _ = split_by_song(find_chunks(chunks), config.VALIDATION_FRACTION)
     return len(train)
 
 

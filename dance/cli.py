@@ -91,7 +91,7 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--beats-per-bar", type=int, nargs="+", required=True, metavar="N", help="meters to pick, e.g. 2 3 5 6 7 9 12")
     p.add_argument("--skip-sources", nargs="+", default=[], metavar="SOURCE",
                    help=f"leave out chunks of these embedded-corpus sources ({', '.join(config.CORPUS_SOURCES)})")
-    p.add_argument("--validation-fraction", type=float, default=0.1, help="as given to `dance train` (default %(default)s)")
+    p.add_argument("--validation-fraction", type=float, default=config.VALIDATION_FRACTION, help="as given to `dance train` (default %(default)s)")
 
     p = steps.add_parser("view", help="draw one chunk (waveform, spectrogram, labels, bar lines) as a PNG",
                          description="Draw a chunk: waveform, spectrogram and phase labels with the bar lines they imply.")
@@ -148,7 +148,7 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate, decayed on a cosine to 5%% (default %(default)s)")
     p.add_argument("--warmup-seconds", type=float, default=1.0, help="seconds at the start of each chunk left out of the loss (default %(default)s)")
     p.add_argument("--dataset-size", type=int, help="use only the first N chunks, validating on the same ones (the overfit check)")
-    p.add_argument("--validation-fraction", type=float, default=0.1, help="share of songs held out for validation (default %(default)s)")
+    p.add_argument("--validation-fraction", type=float, default=config.VALIDATION_FRACTION, help="share of songs held out for validation (default %(default)s)")
     p.add_argument("--resume", type=Path, help="checkpoint to continue from (its epoch + 1 onwards); without it, a tag that has checkpoints continues from its last one")
     p.add_argument("--restart", action="store_true", help="start the tag again from epoch 1, deleting its checkpoints and loss.csv, instead of resuming it")
     p.add_argument("--init", type=Path, metavar="CHECKPOINT", help="start from this checkpoint's weights (fine-tuning; epochs, optimiser and learning-rate schedule start afresh)")

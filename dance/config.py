@@ -51,6 +51,8 @@ DEFAULT_SOUNDFONTS = ("FluidR3_GM.sf2", "MuseScore_General_Lite.sf3", "TimGM6mb.
 # composer or collection with training.
 # the embedded corpus's sources (`dance data corpus --sources`); its songs are named <source>-<seed>-<index>
 CORPUS_SOURCES = ("generated", "mma", "music21", "metronome")
+# share of songs `dance train` holds out for validation; `dance data pick` must split the same way
+VALIDATION_FRACTION = 0.1
 
 MUSIC21_TRAINING_COLLECTIONS = (
     "bach", "handel", "corelli", "cpebach", "haydn", "monteverdi", "palestrina", "josquin",

@@ -48,7 +48,7 @@ class Options:
     lr_min_fraction: float = 0.05  # cosine decay to lr * this by the last epoch
     weight_decay: float = 0.01
     warmup_seconds: float = 1.0  # frames masked out of the loss at the start of each sequence
-    validation_fraction: float = 0.1
+    validation_fraction: float = config.VALIDATION_FRACTION
     dataset_size: int | None = None
     gain_db: tuple[float, float] = (-24.0, 3.0)
     resume: Path | None = None
